@@ -1,0 +1,234 @@
+"""Convert a FER2013 CSV into a tree of PNG images: `python -m fer_keras.utils`.
+
+The tree is a contract other tools rely on::
+
+    OUT/<Usage>/<label>_<name>/<row>.png     e.g. dataset/Training/3_happy/00007.png
+
+`<label>_<name>` runs `0_angry` ... `6_neutral`, so sorting the folders gives the label order (as
+`keras.utils.image_dataset_from_directory` does); `<row>` is the 0-based data row of the CSV, zero-padded.
+Rows without a label (Kaggle's test.csv) go to `OUT/Test/unlabeled/`. Images are grey 48x48 PNGs holding
+the CSV's pixels exactly.
+
+The tree is built in a hidden folder beside its target and swapped in at the end; a failed run writes
+nothing, and an existing tree is replaced only with `--overwrite`. The swap is journalled, so a run killed
+mid-swap is completed by the next run (or by `fer_keras.data.load_png_tree`), never left half old, half new.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm.auto import tqdm
+
+from fer_keras import CLASS_NAMES
+from fer_keras.parse import (
+    ALL_USAGES,
+    NO_LABEL,
+    FER2013Error,
+    default_workers,
+    iter_jobs,
+    parse_chunk,
+    parse_header,
+    read_bytes,
+)
+
+UNLABELED_DIR = "unlabeled"
+JOURNAL = ".fer_keras_swap.json"
+_TMP_PREFIX = ".fer_keras_tmp_"
+_OLD_PREFIX = ".fer_keras_old_"
+_PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]  # lossless at any level; 1 is the fastest
+
+
+def class_dir(label: int) -> str:
+    """`3` → `3_happy`; -1 → `unlabeled`."""
+    return UNLABELED_DIR if label == NO_LABEL else f"{label}_{CLASS_NAMES[label]}"
+
+
+def _write_chunk(args):
+    """Parse one chunk of lines and write its PNGs; returns the rows written per Usage code."""
+    chunk, first_line, layout, path, tmp, row0, width = args
+    pixels, labels, usage = parse_chunk(chunk, first_line, layout, path)
+    made = set()
+    for i in range(len(labels)):
+        folder = os.path.join(tmp, ALL_USAGES[usage[i]], class_dir(int(labels[i])))
+        if folder not in made:
+            os.makedirs(folder, exist_ok=True)
+            made.add(folder)
+        ok, png = cv2.imencode(".png", pixels[i].reshape(48, 48), _PNG_PARAMS)
+        with open(os.path.join(folder, f"{row0 + i:0{width}d}.png"), "wb") as f:
+            f.write(png)
+    return np.bincount(usage, minlength=len(ALL_USAGES))
+
+
+def finish_swap(out: Path) -> None:
+    """Complete a swap that a killed run left journalled in `out` (rolls forward; idempotent)."""
+    journal = out / JOURNAL
+    if not journal.exists():
+        return
+    plan = json.loads(journal.read_text())
+    for usage in plan["usages"]:
+        src, dst = out / plan["tmp"] / usage, out / usage
+        if src.exists():
+            if dst.exists():
+                dst.rename(out / plan["old"] / usage)
+            src.rename(dst)
+    journal.unlink()
+    shutil.rmtree(out / plan["tmp"], ignore_errors=True)
+    shutil.rmtree(out / plan["old"], ignore_errors=True)
+
+
+def _swap_in(out: Path, tmp: Path, usages: list[str]) -> None:
+    """Move the new Usage folders from `tmp` into `out`, replacing every old Usage folder."""
+    old = out / (_OLD_PREFIX + tmp.name[len(_TMP_PREFIX):])
+    old.mkdir()
+    for usage in ALL_USAGES:  # old splits the new file lacks must go too: no mix of old and new
+        if usage not in usages and (out / usage).exists():
+            (out / usage).rename(old / usage)
+    plan = {"tmp": tmp.name, "old": old.name, "usages": usages}
+    journal_tmp = out / (JOURNAL + ".tmp")
+    journal_tmp.write_text(json.dumps(plan))
+    os.replace(journal_tmp, out / JOURNAL)
+    finish_swap(out)
+
+
+def _clean_stale(out: Path) -> None:
+    for p in out.glob(_TMP_PREFIX + "*"):
+        pid = p.name[len(_TMP_PREFIX):].split("_")[0]
+        if not pid.isdigit() or not _alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def convert(csv_path, out="dataset", *, overwrite=False, workers=None, progress=True) -> dict:
+    """Write the PNG tree of a FER2013 CSV; returns `{usage: {class_dir: count}}`.
+
+    Args:
+        csv_path: `fer2013.csv` or a variant (see `fer_keras.parse`), optionally gzipped.
+        out: folder receiving `<Usage>/` sub-folders.
+        overwrite: replace existing `<Usage>/` folders; without it their presence is an error.
+        workers: processes parsing and encoding; default every CPU.
+        progress: show a progress bar (on a terminal only).
+
+    Raises:
+        FER2013Error: malformed input (nothing is written) or an existing tree without `overwrite`.
+    """
+    out = Path(out)
+    if out.exists():
+        finish_swap(out)
+    existing = [u for u in ALL_USAGES if (out / u).exists()]
+    if existing and not overwrite:
+        raise FER2013Error(out / existing[0], None, "already exists; pass --overwrite to replace it")
+    data = read_bytes(csv_path)
+    layout = parse_header(data, csv_path)
+    out.mkdir(parents=True, exist_ok=True)
+    _clean_stale(out)
+    tmp = out / f"{_TMP_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        jobs, row0 = [], 0
+        for chunk, line, lay, path in iter_jobs(data, layout, csv_path, chunk_bytes=2 << 20):
+            jobs.append((chunk, line, lay, path, str(tmp), row0, 5))
+            row0 += chunk.count(b"\n") + (not chunk.endswith(b"\n"))
+        del data
+        width = max(5, len(str(row0)))
+        jobs = [job[:-1] + (width,) for job in jobs]
+        counts = np.zeros(len(ALL_USAGES), np.int64)
+        workers = default_workers() if workers is None else max(1, workers)
+        bar = tqdm(total=row0, unit="img", disable=None if progress else True, desc="fer2013 → PNG")
+        with ProcessPoolExecutor(workers) if workers > 1 else _Inline() as pool:
+            try:
+                for part in pool.map(_write_chunk, jobs):
+                    counts += part
+                    bar.update(int(part.sum()))
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
+            finally:
+                bar.close()
+        if not counts.sum():
+            raise FER2013Error(csv_path, 2, "no data rows after the header")
+        usages = [u for u, c in zip(ALL_USAGES, counts) if c]
+        for usage in usages:
+            labels = [NO_LABEL] if usage == ALL_USAGES[-1] else range(len(CLASS_NAMES))
+            for label in labels:  # empty classes get a folder too, so folder order = label order
+                (tmp / usage / class_dir(label)).mkdir(parents=True, exist_ok=True)
+        _swap_in(out, tmp, usages)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {u: {d.name: sum(1 for _ in d.iterdir()) for d in sorted((out / u).iterdir())}
+            for u in usages}
+
+
+class _Inline:
+    """`map` in this process: the pool for one worker, and for tests."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    map = staticmethod(map)
+
+    def shutdown(self, cancel_futures=False):
+        pass
+
+
+def summary(tree: dict) -> str:
+    """A table of images per Usage and class."""
+    dirs = sorted({d for counts in tree.values() for d in counts}, key=lambda d: (d[0] == "u", d))
+    lines = [f"{'class':<12}" + "".join(f"{u:>13}" for u in tree)]
+    for d in dirs:
+        lines.append(f"{d:<12}" + "".join(f"{tree[u].get(d, 0):>13}" for u in tree))
+    lines.append(f"{'total':<12}" + "".join(f"{sum(c.values()):>13}" for c in tree.values()))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m fer_keras.utils",
+        description="Convert a FER2013 CSV (fer2013.csv, icml_face_data.csv, Kaggle train.csv / "
+        "test.csv; .csv or .csv.gz) into OUT/<Usage>/<label>_<name>/<row>.png.",
+    )
+    parser.add_argument("--csv", default="dataset/fer2013.csv", help="input CSV (default: %(default)s)")
+    parser.add_argument("--out", default="dataset", help="output folder (default: %(default)s)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing tree")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="parallel processes (default: every CPU)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    args = parser.parse_args(argv)
+    try:
+        tree = convert(args.csv, args.out, overwrite=args.overwrite, workers=args.workers,
+                       progress=not args.quiet)
+    except FER2013Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: {e.filename or args.out}: {e.strerror}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(f"wrote {sum(sum(c.values()) for c in tree.values())} images to {args.out}/")
+        print(summary(tree))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
