@@ -37,6 +37,11 @@ def _find(relative: Path) -> Path | None:
     return None
 
 
+def dataset_dir() -> Path:
+    """The project's `dataset/` folder (under the working directory, else the source checkout)."""
+    return _find(Path("dataset")) or Path("dataset")
+
+
 def sample_path() -> Path:
     """The embedded real sample (`dataset/sample/fer2013_sample.csv.gz`)."""
     found = _find(SAMPLE_CSV)
@@ -225,3 +230,13 @@ def train_split(data: dict):
     if TRAIN_SPLIT not in data:
         raise ValueError(f"the data has no {TRAIN_SPLIT} rows (splits: {', '.join(data)})")
     return data[TRAIN_SPLIT]
+
+
+def find_duplicates(images) -> list[np.ndarray]:
+    """Groups (arrays of indices, size ≥ 2) of pixel-identical images, largest group first."""
+    flat = np.ascontiguousarray(np.asarray(images).reshape(len(images), -1))
+    keys = flat.view(np.dtype((np.void, flat.shape[1])))[:, 0]
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    groups = np.split(order, np.cumsum(np.bincount(inverse))[:-1])
+    return sorted((g for g in groups if len(g) > 1), key=len, reverse=True)

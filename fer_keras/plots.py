@@ -1,0 +1,47 @@
+"""Figures of the data itself: class balance and faces per class.
+
+Each returns a `matplotlib.figure.Figure` built without pyplot, so nothing is shown or kept open behind
+the caller's back; a notebook displays the returned figure, a script calls `fig.savefig(...)`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from fer_keras import CLASS_NAMES
+
+
+def plot_class_balance(data: dict, class_names=CLASS_NAMES):
+    """Bar chart of images per class for each split of `data` (`{usage: (images, labels)}`)."""
+    fig = Figure(figsize=(8, 3.5))
+    ax = fig.subplots()
+    width = 0.8 / max(1, len(data))
+    x = np.arange(len(class_names))
+    for k, (usage, (_, labels)) in enumerate(data.items()):
+        counts = np.bincount(labels[labels >= 0], minlength=len(class_names))
+        ax.bar(x + k * width, counts, width, label=f"{usage} ({len(labels)})")
+    ax.set_xticks(x + width * (len(data) - 1) / 2, class_names)
+    ax.set_ylabel("images")
+    ax.set_title("FER2013 class balance")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_face_grid(images, labels, per_class: int = 8, class_names=CLASS_NAMES, seed: int = 0):
+    """A grid with one row per class and `per_class` random faces of that class."""
+    rng = np.random.default_rng(seed)
+    fig = Figure(figsize=(per_class * 0.9, len(class_names) * 0.95))
+    axes = fig.subplots(len(class_names), per_class, squeeze=False)
+    for c, name in enumerate(class_names):
+        idx = np.flatnonzero(labels == c)
+        pick = rng.choice(idx, size=min(per_class, len(idx)), replace=False) if len(idx) else []
+        for j in range(per_class):
+            ax = axes[c, j]
+            ax.axis("off")
+            if j < len(pick):
+                ax.imshow(images[pick[j]], cmap="gray", vmin=0, vmax=255)
+        axes[c, 0].set_title(name, fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
