@@ -45,7 +45,8 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         convert(args.csv, os.path.join(tmp, "fer_keras"), workers=args.workers, progress=False)
         t_ours = time.perf_counter() - t
-        a, b = load_png_tree(os.path.join(tmp, "common")), load_png_tree(os.path.join(tmp, "fer_keras"))
+        a = load_png_tree(os.path.join(tmp, "common"))
+        b = load_png_tree(os.path.join(tmp, "fer_keras"))
         same = list(a) == list(b) and all(np.array_equal(a[k][0], b[k][0]) and
                                           np.array_equal(a[k][1], b[k][1]) for k in a)
     print(f"rows: {n}  cpus: {os.cpu_count()}  identical trees: {same}")

@@ -1,4 +1,4 @@
-"""Loader speed: fer_keras.data.load_fer2013 (first load and cached reload) against the common loader.
+"""Loader speed: load_fer2013 (first load and cached reload) against the common loader.
 
     python benchmarks/bench_load.py [dataset/fer2013.csv]
 

@@ -169,9 +169,10 @@ def load_ferplus(path):
     """FER+ re-labels (`fer2013new.csv`, row i = row i of fer2013.csv).
 
     Returns:
-        dict with `votes` int `(n, 10)` in `FERPLUS_COLUMNS` order, `labels` int64 `(n,)` the FER2013
-        label of the majority vote (-1 where the majority is contempt, unknown or not-a-face, where
-        votes tie, or where the row has no image), `usage` the Usage strings, and `has_image` bool.
+        dict with `votes` int `(n, 10)` in `FERPLUS_COLUMNS` order; `labels` int64 `(n,)`, the
+        FER2013 label of the majority vote (-1 where the majority is contempt, unknown or
+        not-a-face, where votes tie, or where the row has no image); `usage`, the Usage strings;
+        `has_image`, bool.
     """
     import pandas as pd
 

@@ -1,17 +1,18 @@
-"""The FER2013 CSV parser shared by the converter (`fer_keras.utils`) and the loader (`fer_keras.data`).
+"""The FER2013 CSV parser shared by the converter (`fer_keras.utils`) and loader (`fer_keras.data`).
 
-Reads the variants people have, into exact arrays, with one clear error per broken file:
+Reads the variants people have into exact arrays, with one clear error per broken file. Columns may
+come in any order; header names are trimmed and case-insensitive.
 
-| file                  | columns (any order, names trimmed, case-insensitive) | Usage given to rows |
-|-----------------------|------------------------------------------------------|---------------------|
-| `fer2013.csv`         | `emotion,pixels,Usage`                               | the column's value  |
-| `icml_face_data.csv`  | `emotion, Usage, pixels`                             | the column's value  |
-| Kaggle `train.csv`    | `emotion,pixels`                                     | `Training`          |
-| Kaggle `test.csv`     | `pixels`                                             | `Test`, label -1    |
+| file                 | columns                  | Usage given to rows |
+|----------------------|--------------------------|---------------------|
+| `fer2013.csv`        | `emotion,pixels,Usage`   | the column's value  |
+| `icml_face_data.csv` | `emotion, Usage, pixels` | the column's value  |
+| Kaggle `train.csv`   | `emotion,pixels`         | `Training`          |
+| Kaggle `test.csv`    | `pixels`                 | `Test`, label -1    |
 
 Files may be gzip-compressed, have CRLF line endings and lack a final newline. `parse_file` runs a
-compiled one-pass kernel (`fer_keras.parse_kernel`) over the bytes, on every core; `parse_chunk` is the
-plain reference that names what is wrong with a row the kernel rejects.
+compiled one-pass kernel (`fer_keras.parse_kernel`) over the bytes, on every core; `parse_chunk` is
+the plain reference that names what is wrong with a row the kernel rejects.
 """
 
 from __future__ import annotations
@@ -145,13 +146,17 @@ def parse_header(data: bytes, path) -> Layout:
 
 def _bad_pixels(field: bytes) -> str:
     """Why a pixel field did not parse into 2,304 integers in 0-255 (only called on failure)."""
-    tokens = field.split()
+    tokens = [t for t in field.replace(b"\t", b" ").split(b" ") if t]
     for i, tok in enumerate(tokens):
         text = tok.decode("utf-8", "replace")
-        if not tok.isdigit():
+        try:
+            value = int(tok)
+        except ValueError:
             return f"pixel {i + 1} is {text!r}, not an integer"
-        if int(tok) > 255:
+        if not 0 <= value <= 255:
             return f"pixel {i + 1} is {text}, outside 0..255"
+        if not tok.isdigit():
+            return f"pixel {i + 1} is {text!r}, not a plain integer"
     return f"expected {NUM_PIXELS} pixels, found {len(tokens)}"
 
 
@@ -168,7 +173,7 @@ def parse_chunk(chunk: bytes, first_line: int, layout: Layout, path):
     labels = np.full(n, NO_LABEL, np.int64)
     usage = np.full(n, layout.default_usage, np.int8)
     with warnings.catch_warnings():
-        # NumPy warns (and will raise) when a row has text it cannot parse; the count check catches it.
+        # NumPy warns (and will raise) on text it cannot parse; the count check catches it
         warnings.simplefilter("ignore", DeprecationWarning)
         for i, line in enumerate(lines):
             fields = line.split(b",")
@@ -182,8 +187,9 @@ def parse_chunk(chunk: bytes, first_line: int, layout: Layout, path):
                 raw = fields[layout.emotion].strip(_STRIP)
                 label = _EMOTIONS.get(raw)
                 if label is None:
-                    raise FER2013Error(path, first_line + i, f"emotion {raw.decode(errors='replace')!r}"
-                                       " is not an integer in 0..6")
+                    shown = raw.decode(errors="replace")
+                    raise FER2013Error(path, first_line + i,
+                                       f"emotion {shown!r} is not an integer in 0..6")
                 labels[i] = label
             if layout.usage is not None:
                 raw = fields[layout.usage].strip(_STRIP)
@@ -193,26 +199,20 @@ def parse_chunk(chunk: bytes, first_line: int, layout: Layout, path):
                                        f"{raw.decode(errors='replace')!r}; accepted: "
                                        f"{', '.join(USAGES)}")
                 usage[i] = code
-            field = fields[layout.pixels]
-            if field[:1] in _STRIP or field[-1:] in _STRIP:  # strip() alone costs a copy per row
-                field = field.strip(_STRIP)
+            field = fields[layout.pixels].strip(_STRIP)
             try:
                 row = np.fromstring(field, dtype=np.int32, sep=" ")
             except ValueError:
                 row = np.empty(0, np.int32)
-            if row.size != NUM_PIXELS:
+            if (row.size != NUM_PIXELS or field.translate(None, b"0123456789 \t")
+                    or row.min() < 0 or row.max() > 255):
                 raise FER2013Error(path, first_line + i, _bad_pixels(field))
             pixels[i] = row
-    if n and (pixels.min() < 0 or pixels.max() > 255):
-        bad = int(np.flatnonzero((pixels < 0).any(1) | (pixels > 255).any(1))[0])
-        col = int(np.flatnonzero((pixels[bad] < 0) | (pixels[bad] > 255))[0])
-        raise FER2013Error(path, first_line + bad,
-                           f"pixel {col + 1} is {pixels[bad, col]}, outside 0..255")
     return pixels.astype(np.uint8), labels, usage
 
 
 def chunk_bounds(data: bytes, start: int, stop: int, chunk_bytes: int):
-    """Split `data[start:stop]` at line ends into ~`chunk_bytes` pieces: [(begin, end, first_line)]."""
+    """Split `data[start:stop]` at line ends into ~`chunk_bytes` pieces: [(begin, end, line)]."""
     bounds, line = [], 2
     while start < stop:
         end = data.find(b"\n", min(start + chunk_bytes, stop - 1), stop)

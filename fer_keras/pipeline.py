@@ -5,7 +5,7 @@ batch on the fly, so a 96x96x3 view of the whole set is never held in memory. Va
 models rescale inside themselves, so a saved model takes raw pixels.
 
 Example:
-    >>> ds = make_dataset(x_train, y_train, batch_size=64, training=True, augment=True)  # doctest: +SKIP
+    >>> ds = make_dataset(x, y, batch_size=64, training=True, augment=True)  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Figures of the data itself: class balance and faces per class.
 
-Each returns a `matplotlib.figure.Figure` built without pyplot, so nothing is shown or kept open behind
-the caller's back; a notebook displays the returned figure, a script calls `fig.savefig(...)`.
+Each returns a `matplotlib.figure.Figure` built without pyplot, so nothing is shown or kept open
+behind the caller's back; a notebook displays the returned figure, a script calls `fig.savefig`.
 """
 
 from __future__ import annotations

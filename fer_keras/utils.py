@@ -5,13 +5,14 @@ The tree is a contract other tools rely on::
     OUT/<Usage>/<label>_<name>/<row>.png     e.g. dataset/Training/3_happy/00007.png
 
 `<label>_<name>` runs `0_angry` ... `6_neutral`, so sorting the folders gives the label order (as
-`keras.utils.image_dataset_from_directory` does); `<row>` is the 0-based data row of the CSV, zero-padded.
-Rows without a label (Kaggle's test.csv) go to `OUT/Test/unlabeled/`. Images are grey 48x48 PNGs holding
-the CSV's pixels exactly.
+`keras.utils.image_dataset_from_directory` does); `<row>` is the 0-based data row of the CSV,
+zero-padded. Rows without a label (Kaggle's test.csv) go to `OUT/Test/unlabeled/`. Images are grey
+48x48 PNGs holding the CSV's pixels exactly.
 
-The tree is built in a hidden folder beside its target and swapped in at the end; a failed run writes
-nothing, and an existing tree is replaced only with `--overwrite`. The swap is journalled, so a run killed
-mid-swap is completed by the next run (or by `fer_keras.data.load_png_tree`), never left half old, half new.
+The tree is built in a hidden folder beside its target and swapped in at the end; a failed run
+writes nothing, and an existing tree is replaced only with `--overwrite`. The swap is journalled, so
+a run killed mid-swap is completed by the next run (or by `fer_keras.data.load_png_tree`), never
+left half old, half new.
 """
 
 from __future__ import annotations
@@ -133,7 +134,8 @@ def convert(csv_path, out="dataset", *, overwrite=False, workers=None, progress=
         finish_swap(out)
     existing = [u for u in ALL_USAGES if (out / u).exists()]
     if existing and not overwrite:
-        raise FER2013Error(out / existing[0], None, "already exists; pass --overwrite to replace it")
+        raise FER2013Error(out / existing[0], None,
+                           "already exists; pass --overwrite to replace it")
     table = parse_file(csv_path, workers=workers)
     out.mkdir(parents=True, exist_ok=True)
     _clean_stale(out)
@@ -184,7 +186,8 @@ def main(argv=None) -> int:
         description="Convert a FER2013 CSV (fer2013.csv, icml_face_data.csv, Kaggle train.csv / "
         "test.csv; .csv or .csv.gz) into OUT/<Usage>/<label>_<name>/<row>.png.",
     )
-    parser.add_argument("--csv", default="dataset/fer2013.csv", help="input CSV (default: %(default)s)")
+    parser.add_argument("--csv", default="dataset/fer2013.csv",
+                        help="input CSV (default: %(default)s)")
     parser.add_argument("--out", default="dataset", help="output folder (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing tree")
     parser.add_argument("--workers", type=int, default=None,

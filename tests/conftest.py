@@ -1,4 +1,4 @@
-"""Shared fixtures: small FER2013-format CSVs written into tmp_path (all 7 classes, all 3 Usages)."""
+"""Shared fixtures: small FER2013-format CSVs in tmp_path (all 7 classes, all 3 Usages)."""
 
 import gzip
 import os

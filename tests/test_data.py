@@ -95,7 +95,8 @@ def test_unwritable_cache_still_loads(tmp_path, monkeypatch):
 
 
 def test_loader_errors_name_the_line(tmp_path):
-    path = write_csv(tmp_path / "f.csv", ["0," + " ".join(["1"] * 2304) + ",Training", "8,1,Training"])
+    good = "0," + " ".join(["1"] * 2304) + ",Training"
+    path = write_csv(tmp_path / "f.csv", [good, "8,1,Training"])
     with pytest.raises(FER2013Error) as err:
         load_fer2013(path)
     assert str(err.value).startswith(f"{path}:3: ")

@@ -1,6 +1,5 @@
 """Every notebook runs top to bottom in quick mode, and each .ipynb matches its jupytext script."""
 
-import os
 from pathlib import Path
 
 import jupytext

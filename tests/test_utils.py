@@ -23,7 +23,8 @@ def tree_files(out):
 def check_tree(out, images, labels, usages, width=5):
     for row, (img, lab, use) in enumerate(zip(images, labels, usages)):
         folder = "unlabeled" if lab < 0 else f"{lab}_{CLASS_NAMES[lab]}"
-        png = cv2.imread(str(Path(out) / use / folder / f"{row:0{width}d}.png"), cv2.IMREAD_UNCHANGED)
+        png = cv2.imread(str(Path(out) / use / folder / f"{row:0{width}d}.png"),
+                         cv2.IMREAD_UNCHANGED)
         assert png is not None, (use, folder, row)
         assert png.dtype == np.uint8 and png.shape == (48, 48)
         np.testing.assert_array_equal(png, img)
@@ -53,7 +54,7 @@ def test_variants_convert(tmp_path):
     images = make_images(6, seed=1)
     labels = [0, 1, 2, 3, 4, 5]
     usages = ["Training", "PublicTest", "PrivateTest"] * 2
-    # icml_face_data.csv: leading spaces in the header, columns in another order, CRLF, no final newline
+    # icml_face_data.csv: spaces in the header, another column order, CRLF, no final newline
     icml = [f"{lab},{use},{' '.join(map(str, img.ravel()))}"
             for img, lab, use in zip(images, labels, usages)]
     path = write_csv(tmp_path / "icml_face_data.csv.gz", icml, header="emotion, Usage, pixels",
@@ -67,7 +68,8 @@ def test_variants_convert(tmp_path):
     check_tree(tmp_path / "tr", images, labels, ["Training"] * 6)
     # Kaggle test.csv: pixels only → Test/unlabeled
     test = [" ".join(map(str, img.ravel())) for img in images]
-    convert(write_csv(tmp_path / "test.csv", test, header="pixels"), tmp_path / "te", progress=False)
+    convert(write_csv(tmp_path / "test.csv", test, header="pixels"), tmp_path / "te",
+            progress=False)
     check_tree(tmp_path / "te", images, [-1] * 6, ["Test"] * 6)
 
 
@@ -89,7 +91,8 @@ BAD_CASES = {
     "missing column": ("emotion,Usage", "0,Training", "missing column 'pixels'"),
     "extra field": ("emotion,pixels,Usage", f"0,{GOOD},Training,x", "an extra field"),
     "missing field": ("emotion,pixels,Usage", f"0,{GOOD}", "a missing field"),
-    "unknown column": ("emotion,pixels,Usage,notes", f"0,{GOOD},Training,x", "unknown column 'notes'"),
+    "unknown column": ("emotion,pixels,Usage,notes", f"0,{GOOD},Training,x",
+                       "unknown column 'notes'"),
 }
 
 
@@ -212,5 +215,6 @@ def test_cli_subprocess(fer_csv, tmp_path):
     bad = subprocess.run(cmd[:4] + [str(tmp_path / "bad.csv.gz"), "--out", str(tmp_path / "o2")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
-    assert bad.stderr.strip() == f"error: {tmp_path / 'bad.csv.gz'}:2: expected 2304 pixels, found 2"
+    expected = f"error: {tmp_path / 'bad.csv.gz'}:2: expected 2304 pixels, found 2"
+    assert bad.stderr.strip() == expected
     assert not (tmp_path / "o2").exists() or not os.listdir(tmp_path / "o2")
