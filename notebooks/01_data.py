@@ -24,6 +24,7 @@
 # ## Setup
 
 # %%
+# %matplotlib inline
 import os
 
 import numpy as np
