@@ -1,5 +1,10 @@
 """fer_keras: facial expression recognition on FER2013 with Keras 3."""
 
+import os
+
+# TensorFlow's C++ start-up chatter buries the CLIs' output; a user's own setting wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
 __version__ = "0.1.0"
 
 #: The seven FER2013 emotions, in label order (label ``i`` is ``CLASS_NAMES[i]``).

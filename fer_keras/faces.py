@@ -1,0 +1,325 @@
+"""Faces in photos: read any image, find the faces, crop them to the models' input, draw results.
+
+Every image becomes uint8 grey or BGR first (:func:`read_image`, :func:`to_uint8`), whatever its
+file format, bit depth or channels, so the detectors and the crops only ever see 8-bit pixels.
+Detectors return boxes ``(x, y, w, h)`` in the coordinates of the image they were given; an image
+larger than ``max_side`` is searched on a downscaled copy and the boxes are scaled back.
+
+- :class:`HaarFaceDetector`: OpenCV's frontal-face Haar cascade, which ships inside the OpenCV
+  wheel (``cv2.data.haarcascades``), so nothing is downloaded. OpenCV 5 no longer ships it.
+- :class:`YuNetFaceDetector`: OpenCV's DNN face detector ``cv2.FaceDetectorYN`` with a YuNet
+  ``.onnx`` file the user supplies (more robust to pose and light than the cascade).
+- :class:`SSDFaceDetector`: any OpenCV-DNN SSD face model with a ``(1, 1, N, 7)`` output, e.g. the
+  ResNet-10 ``res10_300x300_ssd`` Caffe model, also user supplied.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+from matplotlib.figure import Figure
+
+from fer_keras import CLASS_NAMES, IMAGE_SIZE
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm",
+                    ".pgm", ".pbm")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+#: Box colour per emotion (BGR), in ``CLASS_NAMES`` order.
+COLORS = ((0, 0, 230), (0, 140, 70), (160, 40, 160), (0, 200, 255), (200, 110, 20),
+          (0, 130, 255), (190, 190, 190))
+
+
+class ImageError(ValueError):
+    """An image that cannot be decoded or understood."""
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """Decode an image file into uint8 grey ``(h, w)`` or BGR ``(h, w, 3)``.
+
+    16-bit images are scaled to 8 bits, an alpha channel is dropped and the EXIF orientation of
+    photos is applied. Raises ``OSError`` when the file cannot be opened and :class:`ImageError`
+    when it is empty, truncated or not an image.
+    """
+    data = np.fromfile(path, np.uint8)  # unlike cv2.imread: non-ASCII paths, and OSError if absent
+    if data.size == 0:
+        raise ImageError("empty file (0 bytes)")
+    # OpenCV decodes a truncated JPEG without complaint (grey below the cut), so it is caught here.
+    if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:].tobytes():
+        raise ImageError("truncated JPEG (no end-of-image marker)")
+    image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+    if image is None:
+        raise ImageError("not an image OpenCV can decode (unknown format or corrupt data)")
+    return to_uint8(image)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """``image`` as uint8: 16-bit scaled by 1/257, floats in [0, 1] (else 0–255) scaled, clipped."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return cv2.convertScaleAbs(image, alpha=1 / 257)
+    if image.dtype == bool:
+        return image.astype(np.uint8) * 255
+    if np.issubdtype(image.dtype, np.floating):
+        image = np.nan_to_num(image.astype(np.float32))
+        if image.size and image.max() <= 1.0:
+            image = image * 255.0
+        return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.integer):
+        return np.clip(image, 0, 255).astype(np.uint8)
+    raise ImageError(f"unsupported pixel type {image.dtype}")
+
+
+def _channels(image: np.ndarray) -> int:
+    if image.ndim == 2:
+        return 1
+    if image.ndim == 3 and image.shape[2] in (1, 3, 4) and min(image.shape[:2]) > 0:
+        return image.shape[2]
+    raise ImageError(f"expected an image (h, w), (h, w, 1), (h, w, 3) or (h, w, 4); got an array "
+                     f"of shape {image.shape}")
+
+
+def to_grey(image: np.ndarray, channel_order: str = "bgr") -> np.ndarray:
+    """uint8 grey ``(h, w)`` of a grey, BGR/RGB or BGRA/RGBA image of any dtype."""
+    image = to_uint8(image)
+    rgb = _check_order(channel_order) == "rgb"
+    c = _channels(image)
+    if c == 1:
+        return image.reshape(image.shape[:2])
+    code = {3: (cv2.COLOR_BGR2GRAY, cv2.COLOR_RGB2GRAY),
+            4: (cv2.COLOR_BGRA2GRAY, cv2.COLOR_RGBA2GRAY)}[c][rgb]
+    return cv2.cvtColor(image, code)
+
+
+def to_bgr(image: np.ndarray, channel_order: str = "bgr") -> np.ndarray:
+    """uint8 BGR ``(h, w, 3)`` of a grey, BGR/RGB or BGRA/RGBA image of any dtype."""
+    image = to_uint8(image)
+    rgb = _check_order(channel_order) == "rgb"
+    c = _channels(image)
+    if c == 1:
+        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
+    if c == 3:
+        return image[..., ::-1].copy() if rgb else image
+    return cv2.cvtColor(image, cv2.COLOR_RGBA2BGR if rgb else cv2.COLOR_BGRA2BGR)
+
+
+def _check_order(channel_order: str) -> str:
+    if channel_order not in ("bgr", "rgb"):
+        raise ValueError(f"Unknown channel_order {channel_order!r}. Accepted values: bgr, rgb.")
+    return channel_order
+
+
+class FaceDetector:
+    """Base class: search a downscaled copy of large images, return boxes in full-size pixels.
+
+    Subclasses implement ``_detect(image, min_size)`` on a uint8 grey or BGR image and return
+    ``(boxes (n, 4) as x, y, w, h, scores (n,))``.
+
+    Args:
+        min_size: smallest face side, in pixels of the original image.
+        max_side: images whose longer side exceeds this are searched at this size.
+    """
+
+    def __init__(self, *, min_size: int = 30, max_side: int = 1280):
+        self.min_size, self.max_side = int(min_size), int(max_side)
+
+    def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Boxes ``(n, 4)`` int ``x, y, w, h`` and detection scores ``(n,)`` of the faces."""
+        scale = min(1.0, self.max_side / max(image.shape[:2]))
+        if scale < 1.0:
+            size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        boxes, scores = self._detect(image, max(1, round(self.min_size * scale)))
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        return np.rint(boxes / scale).astype(np.int64), np.asarray(scores, np.float32).reshape(-1)
+
+    def _detect(self, image, min_size):
+        raise NotImplementedError
+
+
+class HaarFaceDetector(FaceDetector):
+    """OpenCV's Haar cascade (``cv2.CascadeClassifier.detectMultiScale``); scores are the number
+    of neighbouring windows merged into each face.
+
+    Args:
+        cascade: a file name in ``cv2.data.haarcascades`` or a path to a cascade XML file.
+        scale_factor, min_neighbors: as in ``detectMultiScale``; OpenCV's usual 5 neighbours let
+            textures such as wood grain through (seen at 6), real faces gather tens.
+        min_size, max_side: see :class:`FaceDetector`.
+    """
+
+    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", *,
+                 scale_factor: float = 1.1, min_neighbors: int = 8, min_size: int = 30,
+                 max_side: int = 1280):
+        super().__init__(min_size=min_size, max_side=max_side)
+        if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
+            raise RuntimeError(f"OpenCV {cv2.__version__} has no Haar cascades (OpenCV 5 dropped "
+                               "them): install 'opencv-python-headless<5', or pass a YuNet .onnx "
+                               "face model as the detector.")
+        path = Path(cascade)
+        if not path.is_file():
+            path = Path(cv2.data.haarcascades) / cascade
+        self.classifier = cv2.CascadeClassifier(str(path))
+        if self.classifier.empty():
+            raise FileNotFoundError(f"Cannot load the Haar cascade {cascade!r} (looked in "
+                                    f"{cv2.data.haarcascades} too).")
+        self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
+
+    def _detect(self, image, min_size):
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        # The cascade's own window is 24x24 pixels: a smaller minimum only slows it down.
+        side = max(24, min_size)
+        boxes, neighbours = self.classifier.detectMultiScale2(
+            grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(side, side))
+        return boxes, neighbours
+
+
+class YuNetFaceDetector(FaceDetector):
+    """OpenCV's DNN face detector ``cv2.FaceDetectorYN`` (YuNet) with a user-supplied ``.onnx``.
+
+    Args:
+        model: path to a YuNet ONNX file (e.g. ``face_detection_yunet_2023mar.onnx`` from the
+            OpenCV model zoo).
+        score_threshold, nms_threshold: as in ``cv2.FaceDetectorYN.create``.
+    """
+
+    def __init__(self, model: str | os.PathLike, *, score_threshold: float = 0.7,
+                 nms_threshold: float = 0.3, min_size: int = 30, max_side: int = 1280):
+        super().__init__(min_size=min_size, max_side=max_side)
+        if not Path(model).is_file():
+            raise FileNotFoundError(f"No face detector model at {model}.")
+        try:
+            self.net = cv2.FaceDetectorYN.create(str(model), "", (320, 320), score_threshold,
+                                                 nms_threshold)
+        except cv2.error as e:
+            raise ValueError(f"{model} is not a YuNet face detector OpenCV can load: "
+                             f"{str(e).strip().splitlines()[-1]}") from None
+
+    def _detect(self, image, min_size):
+        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+        self.net.setInputSize((bgr.shape[1], bgr.shape[0]))
+        _, faces = self.net.detect(bgr)
+        faces = np.zeros((0, 15), np.float32) if faces is None else faces
+        keep = np.minimum(faces[:, 2], faces[:, 3]) >= min_size
+        return faces[keep, :4], faces[keep, -1]
+
+
+class SSDFaceDetector(FaceDetector):
+    """An OpenCV-DNN SSD face model (``cv2.dnn.readNet``) whose output is ``(1, 1, N, 7)`` rows of
+    ``(batch, class, score, x1, y1, x2, y2)`` in [0, 1], like OpenCV's ``res10_300x300_ssd``.
+
+    Args:
+        model, config: as in ``cv2.dnn.readNet`` (e.g. ``res10_300x300_ssd_iter_140000.caffemodel``
+            and ``deploy.prototxt``).
+        input_size, mean: the network's input size and the BGR mean subtracted from it.
+        score_threshold: smallest score kept.
+    """
+
+    def __init__(self, model: str | os.PathLike, config: str | os.PathLike = "", *,
+                 input_size: int = 300, mean=(104.0, 177.0, 123.0), score_threshold: float = 0.5,
+                 min_size: int = 30, max_side: int = 1280):
+        super().__init__(min_size=min_size, max_side=max_side)
+        try:
+            self.net = cv2.dnn.readNet(str(model), str(config))
+        except cv2.error as e:
+            raise ValueError(f"{model} is not a network OpenCV can load: "
+                             f"{str(e).strip().splitlines()[-1]}") from None
+        self.input_size, self.mean, self.score_threshold = input_size, mean, score_threshold
+
+    def _detect(self, image, min_size):
+        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
+        blob = cv2.dnn.blobFromImage(bgr, 1.0, (self.input_size, self.input_size), self.mean)
+        self.net.setInput(blob)
+        return ssd_boxes(self.net.forward(), bgr.shape[1], bgr.shape[0], self.score_threshold,
+                         min_size)
+
+
+def ssd_boxes(output: np.ndarray, width: int, height: int, score_threshold: float = 0.5,
+              min_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Boxes ``x, y, w, h`` and scores of an SSD ``(1, 1, N, 7)`` output for a ``width`` x
+    ``height`` image (coordinates clipped to the image)."""
+    rows = np.asarray(output, np.float32).reshape(-1, 7)
+    rows = rows[rows[:, 2] >= score_threshold]
+    corners = np.clip(rows[:, 3:7], 0.0, 1.0) * np.array([width, height, width, height])
+    boxes = np.column_stack([corners[:, :2], corners[:, 2:] - corners[:, :2]])
+    keep = np.minimum(boxes[:, 2], boxes[:, 3]) >= min_size
+    return boxes[keep], rows[keep, 2]
+
+
+def make_detector(detector=None, **options) -> FaceDetector:
+    """A face detector from a name or a model file.
+
+    Args:
+        detector: ``None`` or ``"haar"`` for the Haar cascade; a ``.onnx`` path for YuNet; a
+            ``.caffemodel`` / ``.pb`` path for an SSD model (pass ``config=``); a
+            :class:`FaceDetector` (or any callable with its signature) is returned as is.
+        **options: keyword arguments of the detector class.
+    """
+    if detector is None or detector == "haar":
+        return HaarFaceDetector(**options)
+    if callable(detector):
+        return detector
+    suffix = Path(detector).suffix.lower()
+    if suffix == ".onnx":
+        return YuNetFaceDetector(detector, **options)
+    if suffix in (".caffemodel", ".pb"):
+        return SSDFaceDetector(detector, **options)
+    raise ValueError(f"Unknown face detector {detector!r}. Accepted values: 'haar', a YuNet .onnx "
+                     "file, an SSD .caffemodel or .pb file.")
+
+
+def crop_faces(grey: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1,
+               size: int = IMAGE_SIZE) -> np.ndarray:
+    """Square ``size`` x ``size`` uint8 crops ``(n, size, size)`` centred on each box.
+
+    The square's side is the box's longer side plus ``margin`` of it on each side (FER2013 faces
+    show a little hair and chin); parts outside the image repeat its border.
+    """
+    crops = np.empty((len(boxes), size, size), np.uint8)
+    for i, (x, y, w, h) in enumerate(np.asarray(boxes).reshape(-1, 4)):
+        side = max(1, round(max(w, h) * (1 + 2 * margin)))
+        patch = cv2.getRectSubPix(grey, (side, side), (x + w / 2 - 0.5, y + h / 2 - 0.5))
+        crops[i] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
+    return crops
+
+
+def draw_faces(image: np.ndarray, faces: list[dict], channel_order: str = "bgr") -> np.ndarray:
+    """A BGR copy of ``image`` with each face's box, emotion and probability drawn on it.
+
+    ``faces`` are the entries of ``EmotionRecognizer.detect``.
+    """
+    out = to_bgr(image, channel_order).copy()
+    unit = max(out.shape[:2]) / 640  # line widths and text grow with the picture
+    thickness = max(1, round(2 * unit))
+    for face in faces:
+        x, y, w, h = face["box"]
+        color = COLORS[CLASS_NAMES.index(face["emotion"])]
+        cv2.rectangle(out, (x, y), (x + w, y + h), color, thickness)
+        text = f"{face['emotion']} {face['probability']:.2f}"
+        scale = max(0.4, 0.6 * unit)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        top = y - th - base - 2 * thickness if y - th - base - 2 * thickness >= 0 else y + h
+        cv2.rectangle(out, (x, top), (x + tw + 2 * thickness, top + th + base + 2 * thickness),
+                      color, cv2.FILLED)
+        cv2.putText(out, text, (x + thickness, top + th + thickness), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale, (0, 0, 0) if sum(color) > 400 else (255, 255, 255), thickness,
+                    cv2.LINE_AA)
+    return out
+
+
+def plot_faces(image: np.ndarray, faces: list[dict], channel_order: str = "bgr",
+               title: str | None = None):
+    """A matplotlib Figure of :func:`draw_faces`, built without pyplot like ``fer_keras.plots``."""
+    drawn = draw_faces(image, faces, channel_order)[..., ::-1]
+    fig = Figure(figsize=(6, 6 * drawn.shape[0] / drawn.shape[1]))
+    ax = fig.subplots()
+    ax.imshow(drawn)
+    ax.axis("off")
+    ax.set_title(title or f"{len(faces)} face{'s' * (len(faces) != 1)}")
+    fig.tight_layout()
+    return fig

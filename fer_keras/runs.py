@@ -1,0 +1,103 @@
+"""Run directories and the training callbacks that write into them."""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import time
+from pathlib import Path
+
+import keras
+
+from fer_keras import __version__, _io
+
+
+def make_run_dir(out: str | os.PathLike, model: str, head: str) -> Path:
+    """Create ``out/<model>_<head>_<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``… if taken) and return it."""
+    stem = f"{model}_{head}_{time.strftime('%Y%m%d-%H%M%S')}"
+    Path(out).mkdir(parents=True, exist_ok=True)
+    for n in range(1, 1000):
+        run_dir = Path(out) / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"Too many runs named {stem} in {out}.")
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python, fer_keras and the libraries that change results, plus the machine."""
+    import matplotlib
+    import numpy
+    import sklearn
+    import tensorflow
+
+    return {"python": platform.python_version(), "fer_keras": __version__,
+            "keras": keras.__version__, "keras_backend": keras.backend.backend(),
+            "tensorflow": tensorflow.__version__, "numpy": numpy.__version__,
+            "scikit-learn": sklearn.__version__, "matplotlib": matplotlib.__version__,
+            "platform": platform.platform(), "cpu_count": str(os.cpu_count())}
+
+
+def trainable_layer_names(model: keras.Model) -> list[str]:
+    """Names of layers with trainable weights, nested models flattened (``vgg16/block5_conv1``)."""
+    names = []
+    for layer in model.layers:
+        if not layer.trainable_weights:
+            continue
+        if isinstance(layer, keras.Model):
+            names += [f"{layer.name}/{name}" for name in trainable_layer_names(layer)]
+        else:
+            names.append(layer.name)
+    return names
+
+
+class BestCheckpoint(keras.callbacks.Callback):
+    """Save the model whenever ``monitor`` improves, atomically (unlike ``ModelCheckpoint``).
+
+    One instance spans both phases of transfer training, so phase 2 only overwrites the checkpoint
+    when it beats the best phase-1 epoch.
+
+    Attributes:
+        best: best value seen; ``best_epoch``: its (0-based) epoch.
+    """
+
+    def __init__(self, path: str | os.PathLike, monitor: str = "val_accuracy"):
+        super().__init__()
+        self.path, self.monitor = Path(path), monitor
+        self.best, self.best_epoch = -math.inf, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise KeyError(f"BestCheckpoint monitors {self.monitor!r}, absent from the logs "
+                           f"{sorted(logs or {})}; is validation data passed to fit()?")
+        if value > self.best:
+            self.best, self.best_epoch = float(value), int(epoch)
+            with _io.atomic_path(self.path) as tmp:
+                self.model.save(tmp)
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stop training when the next epoch would end after ``max_minutes`` (``None``: no limit).
+
+    The clock starts when the callback is created and spans every ``fit`` it is passed to.
+    """
+
+    def __init__(self, max_minutes: float | None):
+        super().__init__()
+        self.deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
+        self.longest_epoch = 0.0
+        self.exhausted = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.monotonic()
+        self.longest_epoch = max(self.longest_epoch, now - self._epoch_start)
+        if self.deadline is not None and now + self.longest_epoch > self.deadline:
+            self.exhausted = True
+            self.model.stop_training = True

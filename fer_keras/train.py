@@ -1,0 +1,306 @@
+"""Train a registered model with a softmax, L2-SVM or SVC head; every run writes its own directory.
+
+``python -m fer_keras.train --model shallow_cnn --head l2svm --epochs 30`` writes
+``models/<model>_<head>_<timestamp>/``: ``config.json`` (resolved config and library versions; pass
+it to ``--config`` to replay the run), ``summary.txt``, ``history.csv``, ``best.keras`` (the epoch
+with the best PublicTest accuracy), ``svc_head.json``/``.npz`` for the SVC head, ``metrics.json``
+and PublicTest ``confusion_matrix.png`` and ``training_curves.png``.
+
+Model selection (checkpoint, early stopping, learning-rate schedule, the SVC's data) uses Training
+and PublicTest only; PrivateTest is reported by ``python -m fer_keras.evaluate`` and never used
+here.
+
+Transfer models (those registered with ``fine_tune``, e.g. ``vgg16_transfer``) train in two phases:
+phase 1 with the base frozen, phase 2 after ``fine_tune`` unfreezes the top block, recompiled at
+``fine_tune_learning_rate`` and continued from the last epoch of phase 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import time
+from pathlib import Path
+
+import keras
+
+from fer_keras import VAL_SPLIT, _io, data, heads, pipeline
+from fer_keras.metrics import (
+    classification_metrics,
+    plot_confusion_matrix,
+    plot_history,
+    read_history,
+    save_figure,
+)
+from fer_keras.models import build_model, get_spec, list_models
+from fer_keras.runs import (
+    BestCheckpoint,
+    TimeBudget,
+    library_versions,
+    make_run_dir,
+    trainable_layer_names,
+)
+
+#: Every config key with its default; ``--config`` files and ``train(config)`` may set any of them.
+DEFAULTS = {
+    "model": "shallow_cnn", "head": "softmax", "data": None, "out": "models", "seed": 0,
+    "epochs": 30, "batch_size": 64, "learning_rate": 1e-3, "optimizer": "adam", "subset": 1.0,
+    "augment": True, "equalize": None, "class_weight": False, "mixed_precision": False,
+    "schedule": "plateau",
+    "early_stopping_patience": 8, "reduce_lr_patience": 3, "reduce_lr_factor": 0.5,
+    "min_learning_rate": 1e-6, "fine_tune_epochs": 10, "fine_tune_learning_rate": 1e-5,
+    "model_options": {}, "feature_layer": heads.FEATURE_LAYER, "svc_kind": "svc",
+    "svc_kernel": "rbf", "svc_c": 1.0, "max_minutes": None, "verbose": 2,
+}
+#: Keys ``config.json`` adds on top of the config; ignored when it is replayed.
+META_KEYS = ("versions", "run_dir", "data_sizes", "phases", "status", "fit_seconds")
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+SCHEDULES = ("plateau", "cosine")
+
+
+def resolve_config(config: dict | None = None, **overrides) -> dict:
+    """Defaults ← ``config`` ← ``overrides``, validated; a saved config's metadata keys dropped."""
+    merged = {k: v for k, v in {**(config or {}), **overrides}.items() if k not in META_KEYS}
+    unknown = sorted(set(merged) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"Unknown config keys {unknown}. Accepted keys: {', '.join(DEFAULTS)}.")
+    cfg = {**DEFAULTS, **merged, "model_options": dict(merged.get("model_options") or {})}
+    cfg.update({k: str(cfg[k]) for k in ("data", "out") if cfg[k] is not None})  # paths → JSON
+    accepted = set(inspect.signature(get_spec(cfg["model"]).builder).parameters) - {
+        "input_shape", "num_classes", "head"}
+    unknown = sorted(set(cfg["model_options"]) - accepted)
+    if unknown:
+        raise ValueError(f"Unknown options {unknown} for model {cfg['model']!r}. Accepted "
+                         f"options: {', '.join(sorted(accepted))}.")
+    for key, choices in (("head", heads.HEADS), ("optimizer", OPTIMIZERS),
+                         ("svc_kind", heads.SVC_KINDS), ("equalize", pipeline.EQUALIZE_METHODS),
+                         ("schedule", SCHEDULES)):
+        if cfg[key] not in choices:
+            raise ValueError(f"Unknown {key} {cfg[key]!r}. Accepted values: {choices}.")
+    if cfg["epochs"] < 1:
+        raise ValueError(f"epochs must be at least 1. Received: epochs={cfg['epochs']}")
+    return cfg
+
+
+def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
+    """A fresh optimizer (phase 2 needs its own: a new learning rate and new slot variables)."""
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    return {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+            "rmsprop": keras.optimizers.RMSprop}[name](learning_rate)
+
+
+def _network_head(head: str) -> str:
+    # The SVC head is fitted after training, on the features of a network trained with softmax.
+    return "l2svm" if head == "l2svm" else "softmax"
+
+
+def _compile(model, cfg, learning_rate, decay_steps):
+    if cfg["schedule"] == "cosine":
+        # a known budget is spent best by decaying to zero over it, not by waiting for plateaus
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+    model.compile(optimizer=make_optimizer(cfg["optimizer"], learning_rate),
+                  loss=heads.head_loss(_network_head(cfg["head"])), metrics=heads.head_metrics())
+
+
+def _callbacks(cfg, run_dir, checkpoint, budget, append):
+    # ReduceLROnPlateau adds "learning_rate" to the logs, so it must run before the CSV logger.
+    plateau = [keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max",
+                                                 factor=cfg["reduce_lr_factor"],
+                                                 patience=cfg["reduce_lr_patience"],
+                                                 min_lr=cfg["min_learning_rate"])]
+    return [checkpoint, budget,
+            keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                          patience=cfg["early_stopping_patience"]),
+            *(plateau if cfg["schedule"] == "plateau" else []),
+            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=append)]
+
+
+def train(config: dict | None = None, *, dataset: dict | None = None, **overrides) -> Path:
+    """Train as ``config`` says (see :data:`DEFAULTS`) and return the run directory.
+
+    Args:
+        config: config dict, e.g. a run's ``config.json`` to replay it.
+        dataset: already loaded ``load_dataset`` output (skips reading ``config["data"]``).
+        **overrides: config keys overriding ``config``.
+
+    Example:
+        >>> run_dir = train(model="shallow_cnn", head="svc", epochs=5, subset=0.1)
+    """
+    cfg = resolve_config(config, **overrides)
+    keras.utils.set_random_seed(cfg["seed"])
+    if dataset is None:
+        cfg["data"] = str(cfg["data"] or data.default_data_path())
+        dataset = data.load_dataset(cfg["data"])
+    if VAL_SPLIT not in dataset:
+        raise ValueError(f"Model selection needs {VAL_SPLIT} rows; the data has only "
+                         f"{', '.join(dataset)}.")
+    x_train, y_train = data.subset(*data.train_split(dataset), cfg["subset"], cfg["seed"])
+    x_val, y_val = dataset[VAL_SPLIT]
+    run_dir = make_run_dir(cfg["out"], cfg["model"], cfg["head"])
+    meta = {"run_dir": str(run_dir), "versions": library_versions(), "status": "running",
+            "data_sizes": {"Training": int(len(y_train)), VAL_SPLIT: int(len(y_val))}}
+    _io.write_json(run_dir / "config.json", {**cfg, **meta})
+
+    previous_policy = keras.config.dtype_policy()
+    if cfg["mixed_precision"]:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        phases, fit_seconds = _fit(cfg, run_dir, x_train, y_train, x_val, y_val)
+    except BaseException:
+        _io.write_json(run_dir / "config.json", {**cfg, **meta, "status": "failed"})
+        raise
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+    model = keras.saving.load_model(run_dir / "best.keras")
+    val_ds = pipeline.make_dataset(x_val, batch_size=256, equalize=cfg["equalize"])
+    results = {"selection_split": VAL_SPLIT, "best_epoch": phases[-1]["best_epoch"],
+               "fit_seconds": round(fit_seconds, 1)}
+    svc = None
+    if cfg["head"] == "svc":
+        train_ds = pipeline.make_dataset(x_train, batch_size=256, equalize=cfg["equalize"])
+        svc, results["svc_fit_seconds"] = fit_svc(model, train_ds, y_train, cfg)
+        heads.save_svc(svc, run_dir / "svc_head.json")
+        results["network_" + VAL_SPLIT] = classification_metrics(y_val, model.predict(val_ds,
+                                                                                        verbose=0))
+    scores = heads.predict_scores(model, val_ds, svc=svc, feature_layer=cfg["feature_layer"])
+    results[VAL_SPLIT] = classification_metrics(y_val, scores)
+    _io.write_json(run_dir / "metrics.json", results)
+    title = f"{run_dir.name}: {VAL_SPLIT} accuracy {results[VAL_SPLIT]['accuracy']:.3f}"
+    save_figure(plot_confusion_matrix(results[VAL_SPLIT]["confusion_matrix"], title=title),
+                run_dir / "confusion_matrix.png")
+    save_figure(plot_history(read_history(run_dir / "history.csv"),
+                             phase_starts=[p["first_epoch"] for p in phases[1:]],
+                             title=run_dir.name), run_dir / "training_curves.png")
+    meta.update(status="finished", phases=phases, fit_seconds=round(fit_seconds, 1))
+    _io.write_json(run_dir / "config.json", {**cfg, **meta})
+    return run_dir
+
+
+def _fit(cfg, run_dir, x_train, y_train, x_val, y_val):
+    spec = get_spec(cfg["model"])
+    options = {**cfg["model_options"], "head": _network_head(cfg["head"])}
+    model = build_model(cfg["model"], **options)
+    lines = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    _io.write_text(run_dir / "summary.txt", "\n".join(lines) + "\n")
+
+    train_ds = pipeline.make_dataset(x_train, y_train, batch_size=cfg["batch_size"], training=True,
+                                     seed=cfg["seed"], augment=cfg["augment"],
+                                     equalize=cfg["equalize"])
+    val_ds = pipeline.make_dataset(x_val, y_val, batch_size=256, equalize=cfg["equalize"])
+    # shuffle=False: the pipeline already reshuffles every epoch with the run's seed.
+    fit_kwargs = {"validation_data": val_ds, "verbose": cfg["verbose"], "shuffle": False,
+                  "class_weight": data.class_weights(y_train) if cfg["class_weight"] else None}
+    checkpoint = BestCheckpoint(run_dir / "best.keras")
+    budget = TimeBudget(cfg["max_minutes"])
+    plan = [(cfg["learning_rate"], cfg["epochs"])]
+    if spec.fine_tune is not None and cfg["fine_tune_epochs"] > 0:
+        plan.append((cfg["fine_tune_learning_rate"], cfg["fine_tune_epochs"]))
+
+    phases, start, next_epoch = [], time.perf_counter(), 0
+    for number, (learning_rate, epochs) in enumerate(plan, start=1):
+        if number > 1:
+            if budget.exhausted:
+                break
+            # Continue from the best phase-1 weights, not from wherever early stopping left off.
+            model.load_weights(run_dir / "best.keras")
+            spec.fine_tune(model)
+        decay_steps = epochs * pipeline.steps(len(y_train), cfg["batch_size"])
+        _compile(model, cfg, learning_rate, decay_steps)
+        history = model.fit(train_ds, initial_epoch=next_epoch, epochs=next_epoch + epochs,
+                            callbacks=_callbacks(cfg, run_dir, checkpoint, budget, number > 1),
+                            **fit_kwargs)
+        phases.append({"phase": number, "first_epoch": next_epoch,
+                       "epochs_run": len(history.epoch), "learning_rate": learning_rate,
+                       "trainable_layers": trainable_layer_names(model),
+                       "best_epoch": checkpoint.best_epoch,
+                       "best_val_accuracy": checkpoint.best})
+        next_epoch = history.epoch[-1] + 1 if history.epoch else next_epoch
+    return phases, time.perf_counter() - start
+
+
+def fit_svc(model, train_data, labels, cfg: dict):
+    """Fit the configured SVC on ``model``'s ``feature_layer``; returns (pipeline, seconds)."""
+    features = heads.extract_features(model, train_data, cfg["feature_layer"])
+    svc = heads.make_svc(cfg["svc_kind"], kernel=cfg["svc_kernel"], C=cfg["svc_c"],
+                         random_state=cfg["seed"])
+    start = time.perf_counter()
+    svc.fit(features, labels)
+    return svc, round(time.perf_counter() - start, 2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Defaults stay out of the namespace (SUPPRESS) so that only flags actually given override a
+    # --config file; the help texts state the defaults instead.
+    p = argparse.ArgumentParser(prog="python -m fer_keras.train",
+                                description=__doc__.split("\n")[0],
+                                argument_default=argparse.SUPPRESS)
+    d = DEFAULTS
+    p.add_argument("--config", help="a run's config.json to replay (flags given here override it)")
+    p.add_argument("--model", choices=list_models(), help=f"model (default {d['model']})")
+    p.add_argument("--head", choices=heads.HEADS, help=f"classifier head (default {d['head']})")
+    p.add_argument("--data", help="FER2013 CSV (.csv/.csv.gz) or PNG tree (default "
+                                  "dataset/fer2013.csv, else the embedded sample)")
+    p.add_argument("--out", help=f"parent folder of the run directory (default {d['out']})")
+    p.add_argument("--seed", type=int, help=f"seeds Python, NumPy, TF and the SVC ({d['seed']})")
+    p.add_argument("--epochs", type=int, help=f"(phase-1) epochs (default {d['epochs']})")
+    p.add_argument("--batch-size", type=int, help=f"default {d['batch_size']}")
+    p.add_argument("--learning-rate", type=float, help=f"default {d['learning_rate']}")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d['optimizer']}")
+    p.add_argument("--subset", type=float, help="stratified fraction of Training to use (1.0)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction,
+                   help="flip/shift/rotate/zoom Training images (default on)")
+    p.add_argument("--equalize", choices=["none", "hist", "clahe"], help="default none")
+    p.add_argument("--class-weight", action=argparse.BooleanOptionalAction,
+                   help="weight classes by inverse frequency (default off)")
+    p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
+                   help="mixed_bfloat16 (faster on CPUs with AVX512-BF16; default off)")
+    p.add_argument("--schedule", choices=SCHEDULES, help="learning rate: halve on PublicTest "
+                   "plateaus, or cosine decay to zero over the epochs (default plateau)")
+    p.add_argument("--early-stopping-patience", type=int, help="default "
+                   f"{d['early_stopping_patience']}")
+    p.add_argument("--reduce-lr-patience", type=int, help=f"default {d['reduce_lr_patience']}")
+    p.add_argument("--fine-tune-epochs", type=int, help="phase-2 epochs for transfer models "
+                   f"(default {d['fine_tune_epochs']})")
+    p.add_argument("--fine-tune-learning-rate", type=float, help="phase-2 learning rate (default "
+                   f"{d['fine_tune_learning_rate']})")
+    p.add_argument("--weights", help="transfer models: imagenet, none or a weights file")
+    p.add_argument("--model-options", type=json.loads, help="builder options as JSON, e.g. "
+                   "'{\"filters\": [32, 64, 128]}'")
+    p.add_argument("--feature-layer", help=f"layer the SVC reads (default {d['feature_layer']})")
+    p.add_argument("--svc-kind", choices=heads.SVC_KINDS, help=f"default {d['svc_kind']}")
+    p.add_argument("--svc-kernel", choices=["rbf", "linear", "poly", "sigmoid"],
+                   help=f"default {d['svc_kernel']}")
+    p.add_argument("--svc-c", type=float, help=f"SVC C (default {d['svc_c']})")
+    p.add_argument("--max-minutes", type=float, help="stop training before this budget runs out")
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], help="Keras fit verbosity (2)")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> dict:
+    """The config a parsed command line asks for (a ``--config`` file, then the flags given)."""
+    given = vars(args)
+    config = _io.read_json(given.pop("config")) if "config" in given else {}
+    if "equalize" in given:
+        given["equalize"] = None if given["equalize"] == "none" else given["equalize"]
+    options = {**config.get("model_options", {}), **given.pop("model_options", {})}
+    if "weights" in given:
+        weights = given.pop("weights")
+        options["weights"] = None if weights.lower() == "none" else weights
+    return {**config, **given, "model_options": options}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    run_dir = train(config_from_args(args))
+    metrics = _io.read_json(run_dir / "metrics.json")
+    print(f"{run_dir}: {VAL_SPLIT} accuracy {metrics[VAL_SPLIT]['accuracy']:.4f} "
+          f"(best epoch {metrics['best_epoch'] + 1})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,103 @@
+"""Evaluation of run directories, the metrics and the figures."""
+
+import json
+import os
+import subprocess
+import sys
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from conftest import make_fer_csv
+from matplotlib.figure import Figure
+
+from fer_keras import CLASS_NAMES, evaluate, train
+from fer_keras.metrics import (
+    classification_metrics,
+    plot_confusion_matrix,
+    plot_history,
+    read_history,
+)
+
+TINY = {"model": "shallow_cnn", "model_options": {"filters": [4], "dense_units": 6},
+        "epochs": 1, "batch_size": 8, "verbose": 0}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """(csv path, svc run dir) trained once for the module."""
+    root = tmp_path_factory.mktemp("evaluate")
+    csv_path = str(make_fer_csv(root / "fer2013.csv", n_per_class_usage=2)[0])
+    run_dir = train.train(TINY, data=csv_path, out=str(root / "models"), head="svc",
+                          svc_kind="linear_svc")
+    return csv_path, run_dir
+
+
+def test_classification_metrics_by_hand():
+    labels = np.array([0, 0, 1, 2])
+    scores = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.1, 0.8, 0.1], [0.5, 0.1, 0.4]])
+    m = classification_metrics(labels, scores, class_names=("a", "b", "c"))
+    assert m["accuracy"] == 0.5 and m["top2_accuracy"] == 1.0 and m["n"] == 4
+    assert m["confusion_matrix"] == [[1, 1, 0], [0, 1, 0], [1, 0, 0]]
+    assert m["per_class"]["a"] == {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}
+    assert m["per_class"]["c"]["f1"] == 0.0
+    assert m["macro_f1"] == pytest.approx((0.5 + 2 / 3 + 0) / 3)
+
+
+def test_figures_are_returned_not_shown(trained):
+    open_before = plt.get_fignums()
+    fig = plot_confusion_matrix(np.arange(49).reshape(7, 7), title="t")
+    assert isinstance(fig, Figure) and len(fig.axes) == 4  # two panels and their colour bars
+    curves = plot_history(read_history(trained[1] / "history.csv"), phase_starts=[0])
+    assert isinstance(curves, Figure)
+    assert plt.get_fignums() == open_before
+
+
+def test_evaluate_every_split_by_default(trained):
+    csv_path, run_dir = trained
+    results = evaluate.evaluate_run(run_dir)
+    assert list(results) == ["PublicTest", "PrivateTest"]
+    for split, m in results.items():
+        assert m["n"] == 14 and np.sum(m["confusion_matrix"]) == 14
+        assert set(m["per_class"]) == set(CLASS_NAMES) and m["head"] == "svc"
+        assert json.loads((run_dir / f"metrics_{split}.json").read_text()) == m
+        assert (run_dir / f"confusion_{split}.png").stat().st_size > 0
+
+
+def test_evaluate_matches_training_metrics(trained):
+    _, run_dir = trained
+    at_training = json.loads((run_dir / "metrics.json").read_text())["PublicTest"]
+    again = evaluate.evaluate_run(run_dir, ["PublicTest"], out=False)["PublicTest"]
+    assert again["confusion_matrix"] == at_training["confusion_matrix"]
+
+
+def test_main_split_and_out(trained, tmp_path, capsys):
+    csv_path, run_dir = trained
+    assert evaluate.main([str(run_dir), "--split", "PrivateTest", "--data", csv_path,
+                          "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "PrivateTest: n=14" in out and "surprise" in out
+    assert {p.name for p in tmp_path.iterdir()} == {"metrics_PrivateTest.json",
+                                                    "confusion_PrivateTest.png"}
+
+
+def test_missing_split_is_explained(trained, tmp_path):
+    _, run_dir = trained
+    path = make_fer_csv(tmp_path / "no_private.csv", usages=("Training", "PublicTest"))[0]
+    with pytest.raises(ValueError, match="no PrivateTest rows; its splits: Training, PublicTest"):
+        evaluate.evaluate_run(run_dir, ["PrivateTest"], data_path=path, out=False)
+
+
+def test_not_a_run_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="not a run directory"):
+        evaluate.load_run(tmp_path)
+
+
+def test_cli_subprocess(trained, tmp_path):
+    _, run_dir = trained
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-m", "fer_keras.evaluate", str(run_dir),
+                             "--split", "PublicTest", "--out", str(tmp_path)],
+                            capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "PublicTest: n=14" in result.stdout

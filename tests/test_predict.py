@@ -1,0 +1,283 @@
+"""Faces in real photos → emotions: the recognizer, odd and broken files, folders, video, the CLI.
+
+The photos are scikit-image's public-domain ``data.astronaut()`` (Eileen Collins, NASA) and
+compositions of it; the model is a small untrained network with an SVC fitted on sample faces
+(what these tests check does not depend on its accuracy).
+"""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import cv2
+import keras
+import numpy as np
+import pytest
+from skimage import data as skdata
+
+from fer_keras import CLASS_NAMES, faces, heads, predict
+from fer_keras.data import load_dataset, sample_path
+from fer_keras.models import build_model
+from fer_keras.pipeline import equalize_images
+from fer_keras.predict import EmotionRecognizer
+
+ASTRONAUT_FACE = (177, 66, 95, 95)  # x, y, w, h of the Haar box on data.astronaut()
+
+
+def make_run(root, head="svc", equalize="hist", seed=0):
+    """A run directory as ``fer_keras.train`` writes it, without the training: a small untrained
+    ``shallow_cnn`` and, for ``head="svc"``, a linear SVC fitted on its features of real faces."""
+    keras.utils.set_random_seed(seed)
+    run = root / f"shallow_cnn_{head}_{equalize}"
+    run.mkdir(parents=True)
+    model = build_model("shallow_cnn", filters=[8, 16], dense_units=32,
+                        head="l2svm" if head == "l2svm" else "softmax")
+    model.save(run / "best.keras")
+    if head == "svc":
+        faces, labels = load_dataset(sample_path())["Training"]
+        features = heads.extract_features(model, equalize_images(faces[:140], equalize))
+        heads.save_svc(heads.make_svc("linear_svc").fit(features, labels[:140]),
+                       run / "svc_head.json")
+    (run / "config.json").write_text(json.dumps({
+        "model": "shallow_cnn", "head": head, "equalize": equalize, "seed": seed,
+        "feature_layer": heads.FEATURE_LAYER, "status": "finished"}))
+    return run
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """An SVC-head run with histogram equalisation."""
+    return make_run(tmp_path_factory.mktemp("predict"))
+
+
+@pytest.fixture(scope="module")
+def recognizer(run_dir):
+    return EmotionRecognizer(run_dir)
+
+
+@pytest.fixture(scope="module")
+def astronaut():
+    """RGB uint8 (512, 512, 3)."""
+    return skdata.astronaut()
+
+
+def face_patch(astronaut, scale):
+    """The astronaut's head and shoulders (BGR), resized by ``scale``."""
+    patch = astronaut[20:260, 120:340, ::-1]
+    return cv2.resize(patch, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def group_photo(astronaut):
+    """A 600x1000 BGR photo of three astronauts of different sizes, one mirrored, on coffee."""
+    canvas = cv2.resize(skdata.coffee()[..., ::-1], (1000, 600))
+    places = [(30, 40, 1.0, False), (330, 120, 0.8, True), (600, 30, 1.3, False)]
+    for x, y, scale, mirror in places:
+        patch = face_patch(astronaut, scale)
+        canvas[y:y + patch.shape[0], x:x + patch.shape[1]] = patch[:, ::-1] if mirror else patch
+    return canvas
+
+
+def near(box, expected, tol=0.2):
+    """Boxes match when every coordinate is within ``tol`` of the expected face size."""
+    return np.all(np.abs(np.subtract(box, expected)) <= tol * expected[2])
+
+
+def test_astronaut_face_found_and_labelled(recognizer, astronaut):
+    found = recognizer.detect(astronaut, channel_order="rgb")
+    assert len(found) == 1
+    face = found[0]
+    assert near(face["box"], ASTRONAUT_FACE)
+    assert face["emotion"] in CLASS_NAMES and list(face["emotions"]) == list(CLASS_NAMES)
+    assert face["emotion"] == max(face["emotions"], key=face["emotions"].get)
+    assert face["probability"] == face["emotions"][face["emotion"]]
+    assert sum(face["emotions"].values()) == pytest.approx(1.0, abs=1e-5)
+    json.dumps(found, allow_nan=False)  # JSON-ready, even with an SVC's unseen classes
+
+
+def test_every_face_of_a_group_photo(recognizer, astronaut):
+    photo = group_photo(astronaut)
+    found = sorted(recognizer.detect(photo), key=lambda f: f["box"][0])
+    assert len(found) == 3
+    for face, (x, y, scale, mirror) in zip(found, [(30, 40, 1.0, False), (330, 120, 0.8, True),
+                                                   (600, 30, 1.3, False)]):
+        fx = (220 * scale - (ASTRONAUT_FACE[0] - 120 + ASTRONAUT_FACE[2]) * scale if mirror
+              else (ASTRONAUT_FACE[0] - 120) * scale)
+        expected = (x + fx, y + (ASTRONAUT_FACE[1] - 20) * scale, *[ASTRONAUT_FACE[2] * scale] * 2)
+        assert near(face["box"], expected), (face["box"], expected)
+
+
+def test_the_same_face_in_every_pixel_format(recognizer, astronaut):
+    rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 255, np.uint8)])
+    variants = {"rgb": (astronaut, "rgb"), "bgr": (astronaut[..., ::-1], "bgr"),
+                "grey": (cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY), "bgr"),
+                "grey1": (cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)[..., None], "bgr"),
+                "rgba": (rgba, "rgb"), "uint16": (astronaut.astype(np.uint16) * 257, "rgb"),
+                "float": (astronaut / 255.0, "rgb")}
+    results = {k: recognizer.detect(image, channel_order=order)
+               for k, (image, order) in variants.items()}
+    for name, found in results.items():
+        assert len(found) == 1 and near(found[0]["box"], ASTRONAUT_FACE), name
+    assert results["uint16"][0]["scores"] == results["rgb"][0]["scores"]
+
+
+def test_detect_many_batches_faces_across_images(recognizer, astronaut, monkeypatch):
+    calls = []
+    original = recognizer.scores
+    monkeypatch.setattr(recognizer, "scores", lambda crops: calls.append(len(crops))
+                        or original(crops))
+    photos = [astronaut[..., ::-1], group_photo(astronaut), skdata.coffee()[..., ::-1]]
+    found = recognizer.detect_many(photos)
+    assert [len(f) for f in found] == [1, 3, 0]  # a photo without a face is a result
+    assert calls == [4]  # one model call for the faces of all three photos
+    assert found[0][0]["scores"] == pytest.approx(recognizer.detect(photos[0])[0]["scores"],
+                                                  abs=1e-5)
+
+
+def test_softmax_model_from_a_keras_file(run_dir, astronaut):
+    network = EmotionRecognizer(run_dir / "best.keras")
+    assert network.softmax and network.svc is None and network.equalize == "hist"
+    face = network.detect(astronaut, "rgb")[0]
+    assert face["scores"] == face["emotions"]
+
+
+def test_no_model_is_a_clear_error():
+    with pytest.raises(FileNotFoundError, match="pass a run directory"):
+        EmotionRecognizer()
+    with pytest.raises(FileNotFoundError, match="No model at"):
+        EmotionRecognizer("does/not/exist")
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, astronaut):
+    """A folder of the awkward cases, each next to a good photo."""
+    root = tmp_path_factory.mktemp("photos")
+    bgr = astronaut[..., ::-1]
+    cv2.imwrite(str(root / "good.jpg"), bgr)
+    (root / "empty.jpg").write_bytes(b"")
+    jpeg = cv2.imencode(".jpg", bgr)[1].tobytes()
+    (root / "truncated.jpg").write_bytes(jpeg[:len(jpeg) // 2])
+    (root / "text.jpg").write_text("this is not a picture\n")
+    cv2.imwrite(str(root / "rgba.png"), np.dstack([bgr, np.full((512, 512), 200, np.uint8)]))
+    cv2.imwrite(str(root / "deep16.png"), bgr.astype(np.uint16) * 257)
+    (root / "nested").mkdir()
+    cv2.imwrite(str(root / "nested" / "coffee.png"), skdata.coffee()[..., ::-1])
+    huge = np.full((10000, 10000), 128, np.uint8)
+    huge[3000:5048, 2000:4048] = cv2.resize(cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY),
+                                            (2048, 2048))
+    cv2.imwrite(str(root / "huge.png"), huge, [cv2.IMWRITE_PNG_COMPRESSION, 1,
+                                               cv2.IMWRITE_PNG_STRATEGY,
+                                               cv2.IMWRITE_PNG_STRATEGY_RLE])
+    return root
+
+
+EXPECTED = {"good.jpg": 1, "rgba.png": 1, "deep16.png": 1, "huge.png": 1, "coffee.png": 0,
+            "empty.jpg": "empty file", "truncated.jpg": "truncated JPEG",
+            "text.jpg": "not an image", "missing.jpg": "No such file"}
+
+
+def check_results(results):
+    assert {os.path.basename(r["path"]) for r in results} == set(EXPECTED)
+    for r in results:
+        want = EXPECTED[os.path.basename(r["path"])]
+        if isinstance(want, int):
+            assert r["error"] is None and len(r["faces"]) == want, r
+        else:
+            assert want in r["error"] and r["faces"] == [], r
+    huge = next(r for r in results if r["path"].endswith("huge.png"))
+    # found on the downscaled copy, reported in full-size pixels: 4x the astronaut's box + offset
+    assert near(huge["faces"][0]["box"], (2000 + 4 * 177, 3000 + 4 * 66, 380, 380))
+
+
+def test_bad_files_are_per_file_results(recognizer, bad_files):
+    paths = sorted(p for p in bad_files.rglob("*") if p.is_file()) + [bad_files / "missing.jpg"]
+    results = [r.to_dict() for r in recognizer.iter_detect(paths, chunk_size=3)]
+    assert [r["path"] for r in results] == [str(p) for p in paths]  # in order
+    check_results(results)
+    with pytest.raises(faces.ImageError, match="empty file"):
+        recognizer.detect_many([bad_files / "good.jpg", bad_files / "empty.jpg"])
+
+
+def test_cli_folder_with_bad_files(run_dir, bad_files, tmp_path, capsys):
+    out, report = tmp_path / "out", tmp_path / "results.json"
+    status = predict.main([str(bad_files), str(bad_files / "missing.jpg"), "--model", str(run_dir),
+                           "--out", str(out), "--json", str(report)])
+    assert status == 1
+    captured = capsys.readouterr()
+    assert len(captured.err.strip().splitlines()) == 4
+    assert all(line.startswith("error: ") for line in captured.err.strip().splitlines())
+    assert "good.jpg: 1 face: " in captured.out and "coffee.png: no faces" in captured.out
+    results = json.loads(report.read_text())["results"]
+    check_results(results)
+    assert (out / "nested" / "coffee.png").is_file()  # the folder's layout is kept
+    annotated = cv2.imread(str(out / "good.jpg"))
+    assert annotated.shape == (512, 512, 3)
+    assert not np.array_equal(annotated, cv2.imread(str(bad_files / "good.jpg")))  # box drawn
+    assert not [p for p in out.rglob(".*")]  # no temporary files left
+
+
+def test_cli_video(run_dir, astronaut, tmp_path):
+    video = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
+    coffee = cv2.resize(skdata.coffee()[..., ::-1], (512, 512))
+    for k in range(10):  # five frames with the astronaut, five without
+        writer.write(astronaut[..., ::-1] if k < 5 else coffee)
+    writer.release()
+    out = tmp_path / "out"
+    assert predict.main([str(video), "--model", str(run_dir), "--out", str(out),
+                         "--every", "2"]) == 0
+    with open(out / "clip.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["frame"]) for r in rows] == [0, 2, 4, 6, 8]
+    assert [int(r["faces"]) for r in rows] == [1, 1, 1, 0, 0]
+    assert rows[0]["emotion"] in CLASS_NAMES and rows[3]["emotion"] == ""
+    capture = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 10  # every frame, annotated
+    capture.release()
+
+
+def test_cli_usage_errors(tmp_path, capsys):
+    assert predict.main([str(tmp_path), "--model", str(tmp_path / "nope")]) == 2
+    assert predict.main([str(tmp_path)]) == 2
+    assert "No default emotion model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        predict.main(["--model", str(tmp_path)])  # nothing to analyse
+
+
+def test_cli_missing_webcam(run_dir, capsys):
+    assert predict.main(["--webcam", "99", "--model", str(run_dir)]) == 1
+    assert "cannot open camera 99" in capsys.readouterr().err
+
+
+def test_cli_subprocess(run_dir, astronaut, tmp_path):
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), astronaut[..., ::-1])
+    done = subprocess.run([sys.executable, "-m", "fer_keras.predict", str(photo), "--model",
+                           str(run_dir / "best.keras")], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{photo}: 1 face: ")
+
+
+def test_detectors_from_model_files(tmp_path):
+    fake = tmp_path / "face_detection_yunet.onnx"
+    fake.write_text("not a network")
+    with pytest.raises(ValueError, match="not a YuNet face detector"):
+        faces.make_detector(str(fake))
+    with pytest.raises(ValueError, match="Unknown face detector"):
+        faces.make_detector("faces.xml")
+    # SSD rows: (batch, class, score, x1, y1, x2, y2), corners as fractions of the image
+    output = np.array([[[[0, 1, 0.9, 0.1, 0.2, 0.3, 0.6], [0, 1, 0.2, 0, 0, 1, 1],
+                         [0, 1, 0.8, 0.9, 0.9, 1.2, 1.0]]]], np.float32)
+    boxes, scores = faces.ssd_boxes(output, 200, 100, score_threshold=0.5, min_size=5)
+    np.testing.assert_allclose(boxes, [[20, 20, 40, 40], [180, 90, 20, 10]], atol=1e-4)
+    np.testing.assert_allclose(scores, [0.9, 0.8])
+    assert len(faces.ssd_boxes(output, 200, 100, min_size=15)[0]) == 1
+
+
+def test_crops_outside_the_image_repeat_its_border():
+    grey = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    crops = faces.crop_faces(grey, np.array([[0, 0, 4, 4], [6, 6, 4, 4]]), margin=0.5, size=8)
+    assert crops.shape == (2, 8, 8) and crops.dtype == np.uint8
+    assert crops[0, 0, 0] == grey[0, 0] and crops[1, -1, -1] == grey[-1, -1]
