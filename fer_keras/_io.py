@@ -1,9 +1,9 @@
 """Atomic file writes for run artefacts.
 
-A run killed half-way (Ctrl-C, out of memory, a shared machine's time limit) must never leave a
-truncated ``config.json`` or ``best.keras`` that a later ``evaluate`` would trust, so every artefact
-is written to a temporary file in the same directory and moved into place with :func:`os.replace`,
-which is atomic on POSIX and Windows.
+A run killed half-way (Ctrl-C, ``kill -9``, out of memory, a shared machine's time limit) must never
+leave a truncated ``config.json`` or ``best.keras`` that a later ``evaluate`` would trust, so every
+artefact is written to a temporary file in the same directory, flushed to disk and moved into place
+with :func:`os.replace`, which is atomic on POSIX and Windows.
 """
 
 from __future__ import annotations
@@ -11,9 +11,31 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+
+class ModelFileError(ValueError):
+    """A model or head file that is missing, truncated, tampered with or not ours.
+
+    The message names the file and says what is wrong in one line, so CLIs print it as is.
+    """
+
+
+def _fsync(path: Path, directory: bool = False) -> None:
+    # A rename is atomic against a killed process without this; the fsyncs make it survive a power
+    # cut too (the data reaches the disk before the name points to it). Directories cannot be
+    # opened on Windows, where the rename is durable on its own.
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -31,9 +53,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        _fsync(tmp)
         os.replace(tmp, path)
+        _fsync(path.parent, directory=True)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def atomic_link(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Make ``path`` an atomic hard link to ``source`` (a copy where links are not supported).
+
+    A link costs nothing and keeps the content ``source`` has now even after ``source`` is
+    atomically replaced, which is how a resumable run snapshots its best checkpoint.
+    """
+    with atomic_path(path) as tmp:
+        tmp.unlink()
+        try:
+            os.link(source, tmp)
+        except OSError:
+            shutil.copyfile(source, tmp)
+    return Path(path)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import keras
 
-from fer_keras import CLASS_NAMES, VAL_SPLIT, _io, data, heads, pipeline
+from fer_keras import CLASS_NAMES, VAL_SPLIT, _io, data, distribute, heads, pipeline
 from fer_keras.evaluate import Run, evaluate_run, load_run
 from fer_keras.runs import library_versions, make_run_dir
 from fer_keras.train import train
@@ -58,7 +58,7 @@ def compare(data_path=None, *, epochs: int = DEFAULT_EPOCHS, batch_size: int = D
             svc_kind: str = "svc", svc_c: float = 1.0,
             l2svm_epochs: int = 100, l2: float = 1e-4, max_minutes: float | None = None,
             verbose: int = 0, dataset: dict | None = None, mixed_precision: bool = False,
-            schedule: str = "plateau") -> dict:
+            schedule: str = "plateau", strategy: str = "auto") -> dict:
     """Run the comparison; returns ``{"rows": [...], "markdown": path, "table": str}``.
 
     Args:
@@ -74,6 +74,8 @@ def compare(data_path=None, *, epochs: int = DEFAULT_EPOCHS, batch_size: int = D
             on the embedded sample, none otherwise).
         verbose: Keras verbosity.
         dataset: already loaded data (``data_path`` is then only recorded).
+        strategy: ``tf.distribute`` strategy of the network training (see
+            :mod:`fer_keras.distribute`); the heads are fitted on one device.
     """
     data_path = str(data_path or data.default_data_path())
     dataset = dataset if dataset is not None else data.load_dataset(data_path)
@@ -82,7 +84,7 @@ def compare(data_path=None, *, epochs: int = DEFAULT_EPOCHS, batch_size: int = D
     net_dir = train(model="shallow_cnn", head="softmax", data=data_path, epochs=epochs,
                     batch_size=batch_size, out=out, seed=seed, subset=subset,
                     max_minutes=max_minutes, verbose=verbose, dataset=dataset,
-                    mixed_precision=mixed_precision, schedule=schedule)
+                    mixed_precision=mixed_precision, schedule=schedule, strategy=strategy)
     network = load_run(net_dir)
     x_train, y_train = data.subset(*data.train_split(dataset), subset, seed)
     x_val, y_val = dataset[VAL_SPLIT]
@@ -220,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "on the embedded sample, none otherwise)")
     p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
                    help="Keras fit verbosity (default 2: one line per epoch)")
+    p.add_argument("--strategy", choices=distribute.STRATEGIES, default="auto",
+                   help="network training on several GPUs or machines (default auto)")
     return p
 
 
@@ -228,7 +232,8 @@ def main(argv=None) -> int:
     result = compare(args.data, epochs=args.epochs, batch_size=args.batch_size, out=args.out,
                      seed=args.seed, subset=args.subset, svc_kind=args.svc_kind, svc_c=args.svc_c,
                      max_minutes=args.max_minutes, verbose=args.verbose,
-                     mixed_precision=args.mixed_precision, schedule=args.schedule)
+                     mixed_precision=args.mixed_precision, schedule=args.schedule,
+                     strategy=args.strategy)
     print(result["table"])
     print(f"\nWritten: {result['markdown']}")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from sklearn.pipeline import Pipeline
 
 from fer_keras import CLASS_NAMES, TEST_SPLIT, USAGES, VAL_SPLIT, _io, data, heads, pipeline
 from fer_keras.metrics import classification_metrics, plot_confusion_matrix, save_figure
+from fer_keras.saving import ModelFileError, load_model_file
 
 #: Splits evaluated when none is asked for (those the data has).
 EVALUATION_SPLITS = (VAL_SPLIT, TEST_SPLIT)
@@ -53,19 +55,26 @@ class Run:
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
-    """Load a run directory written by ``fer_keras.train`` or ``fer_keras.compare``."""
+    """Load a run directory written by ``fer_keras.train`` or ``fer_keras.compare``.
+
+    Models load with ``safe_mode`` and the SVC head without pickle; a damaged or foreign file
+    raises :class:`~fer_keras.saving.ModelFileError` naming it.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json).")
-    config = _io.read_json(run_dir / "config.json")
+    try:
+        config = _io.read_json(run_dir / "config.json")
+    except ValueError as err:
+        raise ModelFileError(f"{run_dir / 'config.json'}: not valid JSON ({err})") from None
     network_dir = (run_dir / config["features_from"]).resolve() if config.get(
         "features_from") else run_dir
     if not (network_dir / "best.keras").is_file():
         raise FileNotFoundError(f"{network_dir / 'best.keras'} is missing; did the run finish?")
-    model = keras.saving.load_model(network_dir / "best.keras")
+    model = load_model_file(network_dir / "best.keras")
     svc_file = run_dir / "svc_head.json"
     svc = heads.load_svc(svc_file) if svc_file.is_file() else None
-    feature_head = (keras.saving.load_model(run_dir / "head.keras")
+    feature_head = (load_model_file(run_dir / "head.keras", num_classes=None)
                     if (run_dir / "head.keras").is_file() else None)
     return Run(run_dir, config, model, svc, feature_head)
 
@@ -134,7 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    results = evaluate_run(args.run_dir, args.split, data_path=args.data, out=args.out)
+    try:
+        run = load_run(args.run_dir)
+    except (FileNotFoundError, ModelFileError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    results = evaluate_run(run, args.split, data_path=args.data, out=args.out)
     for metrics in results.values():
         print(format_metrics(metrics))
     return 0

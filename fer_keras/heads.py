@@ -19,20 +19,20 @@ Reference:
 
 from __future__ import annotations
 
-import json
-import os
 import weakref
-from pathlib import Path
 
 import keras
 import numpy as np
-import sklearn
 from keras import layers, ops
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
-from fer_keras import _io
+from fer_keras.svc_io import load_svc, save_svc
+
+__all__ = ["FEATURE_LAYER", "HEADS", "L2SVMLoss", "NETWORK_HEADS", "OUTPUT_LAYER", "SVC_KINDS",
+           "classifier_head", "extract_features", "head_loss", "head_metrics", "l2svm_on_features",
+           "load_svc", "make_svc", "predict_scores", "save_svc"]
 
 #: Name of the layer whose output is the learned feature vector in every registered model; the SVC
 #: and frozen-feature L2-SVM heads read it.
@@ -222,74 +222,3 @@ def make_svc(kind: str = "svc", *, kernel: str = "rbf", C: float = 1.0, gamma="s
     else:
         raise ValueError(f"Unknown SVC kind {kind!r}. Accepted values: {', '.join(SVC_KINDS)}.")
     return Pipeline([("scaler", StandardScaler()), ("svc", clf)])
-
-
-# Pickle-free persistence: an estimator is its class (from this allow-list), its constructor params
-# and its fitted attributes, all of which are numbers, strings, tuples or arrays for these three
-# classes.
-_ESTIMATORS = {cls.__name__: cls for cls in (StandardScaler, SVC, LinearSVC)}
-
-
-def _encode(value, key: str, arrays: dict):
-    if isinstance(value, np.ndarray):
-        if value.dtype == object:
-            raise TypeError(f"Cannot store object array {key!r} without pickle.")
-        arrays[key] = value
-        return {"__array__": key}
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple):
-        return {"__tuple__": [_encode(v, f"{key}.{i}", arrays) for i, v in enumerate(value)]}
-    if isinstance(value, dict):
-        return {"__dict__": {k: _encode(v, f"{key}.{k}", arrays) for k, v in value.items()}}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    raise TypeError(f"Cannot store {key!r} of type {type(value).__name__} without pickle.")
-
-
-def _decode(value, arrays):
-    if isinstance(value, dict):
-        if "__array__" in value:
-            return arrays[value["__array__"]]
-        if "__tuple__" in value:
-            return tuple(_decode(v, arrays) for v in value["__tuple__"])
-        return {k: _decode(v, arrays) for k, v in value["__dict__"].items()}
-    return value
-
-
-def save_svc(pipeline: Pipeline, path: str | os.PathLike) -> Path:
-    """Save a fitted :func:`make_svc` pipeline as ``path`` (JSON) plus the same name in ``.npz``.
-
-    No pickle is involved, so loading a file cannot run code. Returns the JSON path.
-    """
-    path = Path(path)
-    arrays: dict[str, np.ndarray] = {}
-    steps = []
-    for step_name, est in pipeline.steps:
-        cls = type(est).__name__
-        if cls not in _ESTIMATORS:
-            raise TypeError(f"save_svc supports {', '.join(_ESTIMATORS)}; got {cls}.")
-        state = {k: _encode(v, f"{step_name}.{k}", arrays) for k, v in vars(est).items()}
-        steps.append({"name": step_name, "class": cls, "state": state})
-    meta = {"format": "fer_keras.svc/1", "sklearn_version": sklearn.__version__, "steps": steps}
-    with _io.atomic_path(path.with_suffix(".npz")) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-    _io.write_text(path, json.dumps(meta, indent=1) + "\n")
-    return path
-
-
-def load_svc(path: str | os.PathLike) -> Pipeline:
-    """Load a pipeline written by :func:`save_svc`."""
-    path = Path(path)
-    meta = json.loads(path.read_text(encoding="utf-8"))
-    if meta.get("format") != "fer_keras.svc/1":
-        raise ValueError(f"{path} is not an SVC head saved by fer_keras.heads.save_svc.")
-    with np.load(path.with_suffix(".npz"), allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    steps = []
-    for step in meta["steps"]:
-        est = _ESTIMATORS[step["class"]]()
-        est.__dict__.update({k: _decode(v, arrays) for k, v in step["state"].items()})
-        steps.append((step["name"], est))
-    return Pipeline(steps)

@@ -115,7 +115,11 @@ def make_dataset(images, labels=None, *, batch_size: int = 64, training: bool = 
             y = tf.one_hot(y, num_classes)
         return x, y
 
-    ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # The augmentation layers draw from stateful seed generators: batches mapped in parallel would
+    # take their random numbers in a varying order, so a seeded run would not repeat. One mapping
+    # thread keeps the order; prefetching still overlaps it with training.
+    parallel = 1 if aug is not None else tf.data.AUTOTUNE
+    ds = ds.map(prepare, num_parallel_calls=parallel, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 

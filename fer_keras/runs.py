@@ -13,9 +13,9 @@ import keras
 from fer_keras import __version__, _io
 
 
-def make_run_dir(out: str | os.PathLike, model: str, head: str) -> Path:
-    """Create ``out/<model>_<head>_<YYYYmmdd-HHMMSS>`` (``-2``, ``-3``… if taken) and return it."""
-    stem = f"{model}_{head}_{time.strftime('%Y%m%d-%H%M%S')}"
+def make_run_dir(out: str | os.PathLike, model: str, head: str, suffix: str = "") -> Path:
+    """Create ``out/<model>_<head>_<YYYYmmdd-HHMMSS><suffix>`` (``-2``, ``-3``… if taken)."""
+    stem = f"{model}_{head}_{time.strftime('%Y%m%d-%H%M%S')}{suffix}"
     Path(out).mkdir(parents=True, exist_ok=True)
     for n in range(1, 1000):
         run_dir = Path(out) / (stem if n == 1 else f"{stem}-{n}")
@@ -64,6 +64,9 @@ class BestCheckpoint(keras.callbacks.Callback):
         best: best value seen; ``best_epoch``: its (0-based) epoch.
     """
 
+    #: What a resumed run restores (see :mod:`fer_keras.resume`).
+    STATE = ("best", "best_epoch")
+
     def __init__(self, path: str | os.PathLike, monitor: str = "val_accuracy"):
         super().__init__()
         self.path, self.monitor = Path(path), monitor
@@ -83,21 +86,34 @@ class BestCheckpoint(keras.callbacks.Callback):
 class TimeBudget(keras.callbacks.Callback):
     """Stop training when the next epoch would end after ``max_minutes`` (``None``: no limit).
 
-    The clock starts when the callback is created and spans every ``fit`` it is passed to.
+    The clock starts when the callback is created and spans every ``fit`` it is passed to; a
+    resumed run sets ``spent`` to the time its earlier processes trained.
     """
+
+    #: What a resumed run restores (see :mod:`fer_keras.resume`).
+    STATE = ("spent", "longest_epoch", "exhausted")
 
     def __init__(self, max_minutes: float | None):
         super().__init__()
-        self.deadline = None if max_minutes is None else time.monotonic() + 60 * max_minutes
+        self.max_seconds = None if max_minutes is None else 60 * max_minutes
+        self._start = time.monotonic()
         self.longest_epoch = 0.0
         self.exhausted = False
+
+    @property
+    def spent(self) -> float:
+        """Seconds since the budget started."""
+        return time.monotonic() - self._start
+
+    @spent.setter
+    def spent(self, seconds: float):
+        self._start = time.monotonic() - seconds
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.monotonic()
 
     def on_epoch_end(self, epoch, logs=None):
-        now = time.monotonic()
-        self.longest_epoch = max(self.longest_epoch, now - self._epoch_start)
-        if self.deadline is not None and now + self.longest_epoch > self.deadline:
+        self.longest_epoch = max(self.longest_epoch, time.monotonic() - self._epoch_start)
+        if self.max_seconds is not None and self.spent + self.longest_epoch > self.max_seconds:
             self.exhausted = True
             self.model.stop_training = True

@@ -13,6 +13,10 @@ here.
 Transfer models (those registered with ``fine_tune``, e.g. ``vgg16_transfer``) train in two phases:
 phase 1 with the base frozen, phase 2 after ``fine_tune`` unfreezes the top block, recompiled at
 ``fine_tune_learning_rate`` and continued from the last epoch of phase 1.
+
+A run killed at any moment continues from its last finished epoch with
+``python -m fer_keras.train --resume RUN_DIR`` (:mod:`fer_keras.resume`); ``--strategy`` trains on
+several GPUs or machines (:mod:`fer_keras.distribute`).
 """
 
 from __future__ import annotations
@@ -20,12 +24,15 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import os
+import sys
 import time
 from pathlib import Path
 
 import keras
 
-from fer_keras import VAL_SPLIT, _io, data, heads, pipeline
+from fer_keras import VAL_SPLIT, _io, data, distribute, heads, pipeline
+from fer_keras.fitting import fit_phases, make_optimizer
 from fer_keras.metrics import (
     classification_metrics,
     plot_confusion_matrix,
@@ -33,14 +40,13 @@ from fer_keras.metrics import (
     read_history,
     save_figure,
 )
-from fer_keras.models import build_model, get_spec, list_models
-from fer_keras.runs import (
-    BestCheckpoint,
-    TimeBudget,
-    library_versions,
-    make_run_dir,
-    trainable_layer_names,
-)
+from fer_keras.models import get_spec, list_models
+from fer_keras.resume import RunBackup, RunBusyError
+from fer_keras.runs import library_versions, make_run_dir
+from fer_keras.saving import ModelFileError, load_model_file
+
+__all__ = ["DEFAULTS", "build_parser", "config_from_args", "fit_svc", "main", "make_optimizer",
+           "resolve_config", "resume", "train"]
 
 #: Every config key with its default; ``--config`` files and ``train(config)`` may set any of them.
 DEFAULTS = {
@@ -51,10 +57,11 @@ DEFAULTS = {
     "early_stopping_patience": 8, "reduce_lr_patience": 3, "reduce_lr_factor": 0.5,
     "min_learning_rate": 1e-6, "fine_tune_epochs": 10, "fine_tune_learning_rate": 1e-5,
     "model_options": {}, "feature_layer": heads.FEATURE_LAYER, "svc_kind": "svc",
-    "svc_kernel": "rbf", "svc_c": 1.0, "max_minutes": None, "verbose": 2,
+    "svc_kernel": "rbf", "svc_c": 1.0, "max_minutes": None, "verbose": 2, "strategy": "auto",
 }
 #: Keys ``config.json`` adds on top of the config; ignored when it is replayed.
-META_KEYS = ("versions", "run_dir", "data_sizes", "phases", "status", "fit_seconds")
+META_KEYS = ("versions", "run_dir", "data_sizes", "phases", "status", "fit_seconds", "replicas",
+             "global_batch_size", "resumes")
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 SCHEDULES = ("plateau", "cosine")
 
@@ -75,46 +82,12 @@ def resolve_config(config: dict | None = None, **overrides) -> dict:
                          f"options: {', '.join(sorted(accepted))}.")
     for key, choices in (("head", heads.HEADS), ("optimizer", OPTIMIZERS),
                          ("svc_kind", heads.SVC_KINDS), ("equalize", pipeline.EQUALIZE_METHODS),
-                         ("schedule", SCHEDULES)):
+                         ("schedule", SCHEDULES), ("strategy", distribute.STRATEGIES)):
         if cfg[key] not in choices:
             raise ValueError(f"Unknown {key} {cfg[key]!r}. Accepted values: {choices}.")
     if cfg["epochs"] < 1:
         raise ValueError(f"epochs must be at least 1. Received: epochs={cfg['epochs']}")
     return cfg
-
-
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    """A fresh optimizer (phase 2 needs its own: a new learning rate and new slot variables)."""
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
-    return {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-            "rmsprop": keras.optimizers.RMSprop}[name](learning_rate)
-
-
-def _network_head(head: str) -> str:
-    # The SVC head is fitted after training, on the features of a network trained with softmax.
-    return "l2svm" if head == "l2svm" else "softmax"
-
-
-def _compile(model, cfg, learning_rate, decay_steps):
-    if cfg["schedule"] == "cosine":
-        # a known budget is spent best by decaying to zero over it, not by waiting for plateaus
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
-    model.compile(optimizer=make_optimizer(cfg["optimizer"], learning_rate),
-                  loss=heads.head_loss(_network_head(cfg["head"])), metrics=heads.head_metrics())
-
-
-def _callbacks(cfg, run_dir, checkpoint, budget, append):
-    # ReduceLROnPlateau adds "learning_rate" to the logs, so it must run before the CSV logger.
-    plateau = [keras.callbacks.ReduceLROnPlateau(monitor="val_accuracy", mode="max",
-                                                 factor=cfg["reduce_lr_factor"],
-                                                 patience=cfg["reduce_lr_patience"],
-                                                 min_lr=cfg["min_learning_rate"])]
-    return [checkpoint, budget,
-            keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
-                                          patience=cfg["early_stopping_patience"]),
-            *(plateau if cfg["schedule"] == "plateau" else []),
-            keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=append)]
 
 
 def train(config: dict | None = None, *, dataset: dict | None = None, **overrides) -> Path:
@@ -129,6 +102,41 @@ def train(config: dict | None = None, *, dataset: dict | None = None, **override
         >>> run_dir = train(model="shallow_cnn", head="svc", epochs=5, subset=0.1)
     """
     cfg = resolve_config(config, **overrides)
+    # First: MultiWorkerMirroredStrategy must configure TensorFlow before anything else uses it.
+    strategy = distribute.make_strategy(cfg["strategy"])
+    dataset = _dataset(cfg, dataset)
+    worker = distribute.worker_index() if cfg["strategy"] == "multiworker" else 0
+    # Every worker writes a whole run; the non-chief ones are marked so they never collide.
+    run_dir = make_run_dir(cfg["out"], cfg["model"], cfg["head"],
+                           f"_worker{worker}" if worker else "")
+    return _run(cfg, {"run_dir": str(run_dir), "versions": library_versions()}, run_dir, dataset,
+                strategy)
+
+
+def resume(run_dir: str | os.PathLike, *, dataset: dict | None = None) -> Path:
+    """Continue a killed or failed run from its last finished epoch; returns the run directory.
+
+    The run's own ``config.json`` is used, and weights, optimizer state, learning-rate schedule,
+    phase and callback state come from ``RUN_DIR/backup`` (see :mod:`fer_keras.resume`). A run
+    killed before its first epoch ended starts again from epoch 0; a finished run is left as it is.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` has no ``config.json``.
+        ModelFileError: its ``config.json`` is not valid JSON, or a model file is damaged.
+        RunBusyError: another process is training the run.
+    """
+    run_dir = Path(run_dir)
+    saved = _saved_config(run_dir)
+    if saved.get("status") == "finished":
+        return run_dir
+    cfg = resolve_config(saved)
+    strategy = distribute.make_strategy(cfg["strategy"])
+    meta = {k: saved[k] for k in ("run_dir", "versions", "resumes") if k in saved}
+    meta["resumes"] = meta.get("resumes", 0) + 1
+    return _run(cfg, meta, run_dir, _dataset(cfg, dataset), strategy, resuming=True)
+
+
+def _dataset(cfg, dataset):
     keras.utils.set_random_seed(cfg["seed"])
     if dataset is None:
         cfg["data"] = str(cfg["data"] or data.default_data_path())
@@ -136,25 +144,43 @@ def train(config: dict | None = None, *, dataset: dict | None = None, **override
     if VAL_SPLIT not in dataset:
         raise ValueError(f"Model selection needs {VAL_SPLIT} rows; the data has only "
                          f"{', '.join(dataset)}.")
+    return dataset
+
+
+def _run(cfg, meta, run_dir, dataset, strategy, resuming=False) -> Path:
     x_train, y_train = data.subset(*data.train_split(dataset), cfg["subset"], cfg["seed"])
     x_val, y_val = dataset[VAL_SPLIT]
-    run_dir = make_run_dir(cfg["out"], cfg["model"], cfg["head"])
-    meta = {"run_dir": str(run_dir), "versions": library_versions(), "status": "running",
-            "data_sizes": {"Training": int(len(y_train)), VAL_SPLIT: int(len(y_val))}}
-    _io.write_json(run_dir / "config.json", {**cfg, **meta})
+    meta.update(status="running", replicas=strategy.num_replicas_in_sync,
+                global_batch_size=cfg["batch_size"] * strategy.num_replicas_in_sync,
+                data_sizes={"Training": int(len(y_train)), VAL_SPLIT: int(len(y_val))})
+    backup = RunBackup(run_dir)
+    with backup.lock():
+        state = backup.load() if resuming else None
+        if resuming:
+            backup.restore_files(state)
+        _io.write_json(run_dir / "config.json", {**cfg, **meta})
+        previous_policy = keras.config.dtype_policy()
+        if cfg["mixed_precision"]:
+            keras.config.set_dtype_policy("mixed_bfloat16")
+        try:
+            phases, fit_seconds = fit_phases(cfg, run_dir, strategy, (x_train, y_train),
+                                             (x_val, y_val), backup, state)
+        except BaseException:
+            _io.write_json(run_dir / "config.json", {**cfg, **meta, "status": "failed"})
+            raise
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        _score(cfg, run_dir, phases, fit_seconds, (x_train, y_train), (x_val, y_val))
+        meta.update(status="finished", phases=phases, fit_seconds=round(fit_seconds, 1))
+        _io.write_json(run_dir / "config.json", {**cfg, **meta})
+        # After "finished" is on disk: a kill in between leaves a finished run and a stale backup.
+        backup.clear()
+    return run_dir
 
-    previous_policy = keras.config.dtype_policy()
-    if cfg["mixed_precision"]:
-        keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
-        phases, fit_seconds = _fit(cfg, run_dir, x_train, y_train, x_val, y_val)
-    except BaseException:
-        _io.write_json(run_dir / "config.json", {**cfg, **meta, "status": "failed"})
-        raise
-    finally:
-        keras.config.set_dtype_policy(previous_policy)
 
-    model = keras.saving.load_model(run_dir / "best.keras")
+def _score(cfg, run_dir, phases, fit_seconds, train_data, val_data):
+    (x_train, y_train), (x_val, y_val) = train_data, val_data
+    model = load_model_file(run_dir / "best.keras")
     val_ds = pipeline.make_dataset(x_val, batch_size=256, equalize=cfg["equalize"])
     results = {"selection_split": VAL_SPLIT, "best_epoch": phases[-1]["best_epoch"],
                "fit_seconds": round(fit_seconds, 1)}
@@ -174,52 +200,6 @@ def train(config: dict | None = None, *, dataset: dict | None = None, **override
     save_figure(plot_history(read_history(run_dir / "history.csv"),
                              phase_starts=[p["first_epoch"] for p in phases[1:]],
                              title=run_dir.name), run_dir / "training_curves.png")
-    meta.update(status="finished", phases=phases, fit_seconds=round(fit_seconds, 1))
-    _io.write_json(run_dir / "config.json", {**cfg, **meta})
-    return run_dir
-
-
-def _fit(cfg, run_dir, x_train, y_train, x_val, y_val):
-    spec = get_spec(cfg["model"])
-    options = {**cfg["model_options"], "head": _network_head(cfg["head"])}
-    model = build_model(cfg["model"], **options)
-    lines = []
-    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
-    _io.write_text(run_dir / "summary.txt", "\n".join(lines) + "\n")
-
-    train_ds = pipeline.make_dataset(x_train, y_train, batch_size=cfg["batch_size"], training=True,
-                                     seed=cfg["seed"], augment=cfg["augment"],
-                                     equalize=cfg["equalize"])
-    val_ds = pipeline.make_dataset(x_val, y_val, batch_size=256, equalize=cfg["equalize"])
-    # shuffle=False: the pipeline already reshuffles every epoch with the run's seed.
-    fit_kwargs = {"validation_data": val_ds, "verbose": cfg["verbose"], "shuffle": False,
-                  "class_weight": data.class_weights(y_train) if cfg["class_weight"] else None}
-    checkpoint = BestCheckpoint(run_dir / "best.keras")
-    budget = TimeBudget(cfg["max_minutes"])
-    plan = [(cfg["learning_rate"], cfg["epochs"])]
-    if spec.fine_tune is not None and cfg["fine_tune_epochs"] > 0:
-        plan.append((cfg["fine_tune_learning_rate"], cfg["fine_tune_epochs"]))
-
-    phases, start, next_epoch = [], time.perf_counter(), 0
-    for number, (learning_rate, epochs) in enumerate(plan, start=1):
-        if number > 1:
-            if budget.exhausted:
-                break
-            # Continue from the best phase-1 weights, not from wherever early stopping left off.
-            model.load_weights(run_dir / "best.keras")
-            spec.fine_tune(model)
-        decay_steps = epochs * pipeline.steps(len(y_train), cfg["batch_size"])
-        _compile(model, cfg, learning_rate, decay_steps)
-        history = model.fit(train_ds, initial_epoch=next_epoch, epochs=next_epoch + epochs,
-                            callbacks=_callbacks(cfg, run_dir, checkpoint, budget, number > 1),
-                            **fit_kwargs)
-        phases.append({"phase": number, "first_epoch": next_epoch,
-                       "epochs_run": len(history.epoch), "learning_rate": learning_rate,
-                       "trainable_layers": trainable_layer_names(model),
-                       "best_epoch": checkpoint.best_epoch,
-                       "best_val_accuracy": checkpoint.best})
-        next_epoch = history.epoch[-1] + 1 if history.epoch else next_epoch
-    return phases, time.perf_counter() - start
 
 
 def fit_svc(model, train_data, labels, cfg: dict):
@@ -277,6 +257,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--svc-c", type=float, help=f"SVC C (default {d['svc_c']})")
     p.add_argument("--max-minutes", type=float, help="stop training before this budget runs out")
     p.add_argument("--verbose", type=int, choices=[0, 1, 2], help="Keras fit verbosity (2)")
+    p.add_argument("--strategy", choices=distribute.STRATEGIES, help="auto: every local GPU if "
+                   "there are several, else one device; mirrored: every local GPU (or logical "
+                   "CPU); multiworker: the machines in TF_CONFIG (default auto)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last "
+                   "finished epoch, with its own config (takes no other flag)")
     return p
 
 
@@ -294,8 +279,36 @@ def config_from_args(args: argparse.Namespace) -> dict:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    run_dir = train(config_from_args(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if "resume" not in args:
+        return _report(train(config_from_args(args)))
+    run_dir, others = Path(args.resume), sorted(set(vars(args)) - {"resume"})
+    if others:
+        parser.error(f"--resume continues the run with its own config.json; drop --"
+                     f"{', --'.join(o.replace('_', '-') for o in others)}")
+    try:
+        status = _saved_config(run_dir).get("status")
+        if status == "finished":
+            print(f"{run_dir}: already finished; nothing to resume")
+            return _report(run_dir)
+        return _report(resume(run_dir))
+    except (FileNotFoundError, ModelFileError, RunBusyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _saved_config(run_dir: Path) -> dict:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json).")
+    try:
+        return _io.read_json(path)
+    except ValueError as err:
+        raise ModelFileError(f"{path}: not valid JSON ({err})") from None
+
+
+def _report(run_dir: Path) -> int:
     metrics = _io.read_json(run_dir / "metrics.json")
     print(f"{run_dir}: {VAL_SPLIT} accuracy {metrics[VAL_SPLIT]['accuracy']:.4f} "
           f"(best epoch {metrics['best_epoch'] + 1})")

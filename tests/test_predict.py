@@ -255,7 +255,7 @@ def test_cli_subprocess(run_dir, astronaut, tmp_path):
     cv2.imwrite(str(photo), astronaut[..., ::-1])
     done = subprocess.run([sys.executable, "-m", "fer_keras.predict", str(photo), "--model",
                            str(run_dir / "best.keras")], capture_output=True, text=True,
-                          timeout=120)
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"{photo}: 1 face: ")
 

@@ -86,12 +86,7 @@ def test_time_budget_stops_training(csv_path, tmp_path):
     assert len(history(run_dir)) == 1
 
 
-@pytest.mark.parametrize("augment", [
-    False,
-    pytest.param(True, marks=pytest.mark.xfail(
-        reason="pipeline augmentation draws from a shared seed generator inside a parallel "
-               "tf.data map, so its random order varies between runs")),
-])
+@pytest.mark.parametrize("augment", [False, True])
 def test_seed_makes_runs_repeatable(augment, csv_path, tmp_path):
     runs = [train.train(TINY, data=csv_path, out=str(tmp_path), seed=7, augment=augment)
             for _ in range(2)]

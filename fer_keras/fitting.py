@@ -1,0 +1,151 @@
+"""The epoch loop of a training run: phases, callbacks, ``tf.distribute`` and resumption.
+
+:func:`fit_phases` is what ``fer_keras.train`` runs between writing ``config.json`` and scoring the
+best checkpoint. Transfer models (those registered with ``fine_tune``) train in two phases: phase 1
+with the base frozen, phase 2 from the best phase-1 weights after ``fine_tune`` unfreezes the top
+block, recompiled at ``fine_tune_learning_rate``. Every epoch is committed to ``RUN_DIR/backup``
+(:mod:`fer_keras.resume`), so a killed run continues where it was, phase included.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+
+from fer_keras import _io, data, distribute, heads, pipeline
+from fer_keras.models import build_model, get_spec
+from fer_keras.resume import EpochBackup, RunBackup, callback_state, restore_callback
+from fer_keras.runs import BestCheckpoint, TimeBudget, trainable_layer_names
+
+
+def make_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:
+    """A fresh optimizer (phase 2 needs its own: a new learning rate and new slot variables)."""
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+    return {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+            "rmsprop": keras.optimizers.RMSprop}[name](learning_rate)
+
+
+def network_head(head: str) -> str:
+    """The head the network is trained with: the SVC is fitted afterwards on a softmax network."""
+    return "l2svm" if head == "l2svm" else "softmax"
+
+
+def _compile(model, cfg, learning_rate, decay_steps):
+    if cfg["schedule"] == "cosine":
+        # a known budget is spent best by decaying to zero over it, not by waiting for plateaus
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
+    model.compile(optimizer=make_optimizer(cfg["optimizer"], learning_rate),
+                  loss=heads.head_loss(network_head(cfg["head"])), metrics=heads.head_metrics())
+
+
+def _phase_callbacks(cfg):
+    # Recreated every phase: their counters belong to one phase (the checkpoint and the time
+    # budget span the run).
+    stopping = [keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max",
+                                              patience=cfg["early_stopping_patience"])]
+    if cfg["schedule"] == "plateau":
+        stopping.append(keras.callbacks.ReduceLROnPlateau(
+            monitor="val_accuracy", mode="max", factor=cfg["reduce_lr_factor"],
+            patience=cfg["reduce_lr_patience"], min_lr=cfg["min_learning_rate"]))
+    return stopping
+
+
+def fit_phases(cfg, run_dir, strategy, train_data, val_data, backup: RunBackup,
+               state: dict | None = None):
+    """Train ``cfg["model"]`` phase by phase; returns ``(phase records, fit seconds)``.
+
+    Args:
+        cfg: resolved config.
+        run_dir: the run directory (``best.keras``, ``history.csv``, ``summary.txt``).
+        strategy: the ``tf.distribute`` strategy; the model is built and compiled in its scope.
+        train_data, val_data: ``(images, labels)`` of Training (already subset) and PublicTest.
+        backup: the run's backup, committed at every epoch end and phase boundary.
+        state: the last committed state when resuming, else ``None``.
+    """
+    state = state or {}
+    if state.get("fit_done"):
+        return state["phases"], state["fit_seconds"]
+    spec = get_spec(cfg["model"])
+    global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
+    with strategy.scope():
+        model = build_model(cfg["model"], **cfg["model_options"],
+                            head=network_head(cfg["head"]))
+    lines = []
+    model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
+    _io.write_text(run_dir / "summary.txt", "\n".join(lines) + "\n")
+
+    (x_train, y_train), (x_val, y_val) = train_data, val_data
+    train_ds = distribute.shard(pipeline.make_dataset(
+        x_train, y_train, batch_size=global_batch, training=True, seed=cfg["seed"],
+        augment=cfg["augment"], equalize=cfg["equalize"]))
+    val_ds = distribute.shard(pipeline.make_dataset(x_val, y_val, batch_size=256,
+                                                    equalize=cfg["equalize"]))
+    # shuffle=False: the pipeline already reshuffles every epoch with the run's seed.
+    fit_kwargs = {"validation_data": val_ds, "verbose": cfg["verbose"], "shuffle": False,
+                  "class_weight": data.class_weights(y_train) if cfg["class_weight"] else None}
+    checkpoint = BestCheckpoint(run_dir / "best.keras")
+    budget = TimeBudget(cfg["max_minutes"])
+    for callback in (checkpoint, budget):
+        restore_callback(callback, state.get("callbacks", {}).get(type(callback).__name__, {}))
+    spent, start = state.get("fit_seconds", 0.0), time.perf_counter()
+
+    def clock():
+        return spent + time.perf_counter() - start
+
+    replica_sync = [distribute.SyncReplicaStats(strategy)] if (
+        strategy.num_replicas_in_sync > 1) else []
+    plan = [(cfg["learning_rate"], cfg["epochs"])]
+    if spec.fine_tune is not None and cfg["fine_tune_epochs"] > 0:
+        plan.append((cfg["fine_tune_learning_rate"], cfg["fine_tune_epochs"]))
+
+    phases, next_epoch = list(state.get("phases", [])), state.get("epoch", 0)
+    for number, (learning_rate, epochs) in enumerate(plan, start=1):
+        if number < state.get("phase", 1):
+            continue
+        resuming = state.get("phase") == number
+        mid_phase = resuming and state.get("weights") is not None
+        first = state["first_epoch"] if resuming else next_epoch
+        with strategy.scope():
+            if number > 1:
+                if not mid_phase:
+                    if budget.exhausted:
+                        break
+                    # Continue from the best phase-1 weights, not from where early stopping left.
+                    model.load_weights(run_dir / "best.keras")
+                spec.fine_tune(model)
+            _compile(model, cfg, learning_rate,
+                     epochs * pipeline.steps(len(y_train), global_batch))
+            if mid_phase:
+                backup.load_weights(model, state)
+        if not (mid_phase and state["phase_done"]):
+            stateful = [checkpoint, budget, *_phase_callbacks(cfg)]
+            # Order matters: replicas agree before anything is saved; ReduceLROnPlateau adds
+            # "learning_rate" to the logs before the CSV logger writes them; the backup is last.
+            callbacks = [*replica_sync, *stateful,
+                         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+                         EpochBackup(backup, {"phase": number, "first_epoch": first,
+                                              "last_epoch": first + epochs, "phases": phases},
+                                     stateful, clock, restore=state if mid_phase else None)]
+            history = model.fit(train_ds, initial_epoch=next_epoch, epochs=first + epochs,
+                                callbacks=callbacks, **fit_kwargs)
+            next_epoch = history.epoch[-1] + 1 if history.epoch else next_epoch
+        phases.append({"phase": number, "first_epoch": first, "epochs_run": next_epoch - first,
+                       "learning_rate": learning_rate,
+                       "trainable_layers": trainable_layer_names(model),
+                       "best_epoch": checkpoint.best_epoch,
+                       "best_val_accuracy": checkpoint.best})
+        state = {}
+        backup.commit(_boundary(number + 1, next_epoch, phases, clock(), checkpoint, budget))
+    backup.commit({**_boundary(len(plan) + 1, next_epoch, phases, clock(), checkpoint, budget),
+                   "fit_done": True})
+    return phases, clock()
+
+
+def _boundary(phase, epoch, phases, seconds, *run_callbacks) -> dict:
+    # Between phases only the run-wide callbacks carry state; the next phase starts from
+    # best.keras, so there are no weights to save.
+    return {"phase": phase, "first_epoch": epoch, "epoch": epoch, "phases": phases,
+            "phase_done": False, "fit_seconds": round(seconds, 2),
+            "callbacks": {type(c).__name__: callback_state(c) for c in run_callbacks}}

@@ -1,0 +1,188 @@
+"""Safe persistence: safe_mode .keras loading, the pickle-free SVC head, one-line errors."""
+
+import json
+import shutil
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from fer_keras import evaluate, fitting, heads, train
+from fer_keras.models import build_model, list_models
+from fer_keras.saving import ModelFileError, load_model_file
+
+TINY_OPTIONS = {"shallow_cnn": {"filters": [4], "dense_units": 6},
+                "vgg16_transfer": {"weights": None, "image_size": 32, "dense_units": 4}}
+
+
+def layers_of(model):
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from layers_of(layer)
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory):
+    """A compiled tiny shallow_cnn saved as .keras, as training saves it."""
+    path = tmp_path_factory.mktemp("saved") / "best.keras"
+    model = build_model("shallow_cnn", **TINY_OPTIONS["shallow_cnn"])
+    fitting._compile(model, train.resolve_config(), 1e-3, 10)
+    model.save(path)
+    return path
+
+
+def test_tiny_options_cover_every_registered_model():
+    assert set(TINY_OPTIONS) == set(list_models())
+
+
+@pytest.mark.parametrize("name", sorted(TINY_OPTIONS))
+@pytest.mark.parametrize("head", heads.NETWORK_HEADS)
+def test_every_model_and_head_loads_in_safe_mode(name, head, tmp_path):
+    model = build_model(name, head=head, **TINY_OPTIONS[name])
+    assert not [lyr.name for lyr in layers_of(model) if isinstance(lyr, keras.layers.Lambda)]
+    fitting._compile(model, train.resolve_config(model=name, head=head), 1e-3, 10)
+    model.save(tmp_path / "m.keras")
+    loaded = load_model_file(tmp_path / "m.keras")  # safe_mode=True
+    assert isinstance(loaded.loss, type(model.loss))
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_frozen_feature_head_loads_in_safe_mode(tmp_path):
+    features = np.random.default_rng(0).normal(size=(20, 5)).astype("float32")
+    head = heads.l2svm_on_features(features, 7)
+    head.compile(optimizer="adam", loss=heads.L2SVMLoss())
+    head.save(tmp_path / "head.keras")
+    loaded = load_model_file(tmp_path / "head.keras", num_classes=None)
+    np.testing.assert_allclose(loaded.predict(features, verbose=0),
+                               head.predict(features, verbose=0), rtol=1e-6)
+
+
+def test_truncated_text_and_non_keras_zip_are_refused(saved_model, tmp_path):
+    truncated = tmp_path / "truncated.keras"
+    truncated.write_bytes(saved_model.read_bytes()[: saved_model.stat().st_size // 2])
+    text = tmp_path / "notes.keras"
+    text.write_text("not a model\n")
+    other_zip = tmp_path / "other.keras"
+    with zipfile.ZipFile(other_zip, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    for path, reason in ((truncated, "not a zip archive"), (text, "not a zip archive"),
+                         (other_zip, "missing metadata.json, config.json, model.weights.h5"),
+                         (tmp_path / "absent.keras", "no such model file")):
+        with pytest.raises(ModelFileError) as err:
+            load_model_file(path)
+        assert str(err.value).startswith(f"{path}: ") and reason in str(err.value)
+        assert "\n" not in str(err.value)
+
+
+def test_corrupted_member_is_refused(saved_model, tmp_path):
+    path = tmp_path / "flipped.keras"
+    data = bytearray(saved_model.read_bytes())
+    with zipfile.ZipFile(saved_model) as archive:
+        info = archive.getinfo("model.weights.h5")
+    data[info.header_offset + 200] ^= 0xFF  # a byte inside the stored weights
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="corrupted .keras archive"):
+        load_model_file(path)
+
+
+def rewrite_member(source, target, name, content):
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(target, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item, content if item.filename == name else src.read(item))
+
+
+def test_foreign_architecture_and_mismatched_weights_are_refused(saved_model, tmp_path):
+    inputs = keras.Input((10,))
+    foreign = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+    foreign.save(tmp_path / "foreign.keras")
+    with pytest.raises(ModelFileError, match="not a facial expression model: input"):
+        load_model_file(tmp_path / "foreign.keras")
+
+    # The architecture of one model with the weights of another (wider) one.
+    wider = build_model("shallow_cnn", filters=[8], dense_units=6)
+    wider.save(tmp_path / "wider.keras")
+    with zipfile.ZipFile(tmp_path / "wider.keras") as archive:
+        weights = archive.read("model.weights.h5")
+    rewrite_member(saved_model, tmp_path / "mixed.keras", "model.weights.h5", weights)
+    with pytest.raises(ModelFileError, match="cannot load the model"):
+        load_model_file(tmp_path / "mixed.keras")
+
+
+def test_unsafe_lambda_and_unknown_classes_are_refused(saved_model, tmp_path):
+    inputs = keras.Input((48, 48, 1))
+    x = keras.layers.Lambda(lambda t: t * 2.0)(inputs)
+    outputs = keras.layers.Dense(7)(keras.layers.Flatten()(x))
+    keras.Model(inputs, outputs).save(tmp_path / "lambda.keras")
+    with pytest.raises(ModelFileError, match="cannot load the model .*unsafe"):
+        load_model_file(tmp_path / "lambda.keras")
+
+    with zipfile.ZipFile(saved_model) as archive:
+        config = archive.read("config.json").decode().replace('"Rescaling"', '"Backdoor"')
+    rewrite_member(saved_model, tmp_path / "unknown.keras", "config.json", config)
+    with pytest.raises(ModelFileError, match="cannot load the model"):
+        load_model_file(tmp_path / "unknown.keras")
+
+
+@pytest.fixture
+def saved_svc(tmp_path):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(60, 4)), np.arange(60) % 3
+    return heads.save_svc(heads.make_svc("svc").fit(x, y), tmp_path / "svc_head.json")
+
+
+def tamper(path, edit):
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda m: m["steps"][1].update({"class": "RandomForestClassifier"}),
+     "of type 'RandomForestClassifier' refused; accepted: 'svc' of type SVC or LinearSVC"),
+    (lambda m: m["steps"].reverse(), "refused"),
+    (lambda m: m["steps"].append(m["steps"][0]), "expected the steps scaler → svc"),
+    (lambda m: m["steps"][1]["state"].update({"decision_function": 1}),
+     "attribute 'decision_function' refused for SVC"),
+    (lambda m: m["steps"][1]["state"].update({"__class__": "os.system"}), "'__class__' refused"),
+    (lambda m: m["steps"][1]["state"].update({"_n_support": {"__array__": "svc.support_"}}),
+     "has shape"),
+    (lambda m: m["steps"][1]["state"].update({"kernel": "precomputed"}), "kernel 'precomputed'"),
+    (lambda m: m.update({"format": "sklearn.pickle"}), "not an SVC head saved by"),
+])
+def test_svc_loader_refuses_tampered_files(saved_svc, edit, reason):
+    tamper(saved_svc, edit)
+    with pytest.raises(ModelFileError) as err:
+        heads.load_svc(saved_svc)
+    assert str(err.value).startswith(f"{saved_svc}: cannot load the SVC head (")
+    assert reason in str(err.value)
+
+
+def test_svc_loader_refuses_inconsistent_arrays_and_pickles(saved_svc):
+    npz = saved_svc.with_suffix(".npz")
+    with np.load(npz) as f:
+        arrays = dict(f)
+    np.savez(npz, **{**arrays, "svc.support_vectors_": arrays["svc.support_vectors_"][:-1]})
+    with pytest.raises(ModelFileError, match="support_vectors_ has shape"):
+        heads.load_svc(saved_svc)  # libsvm would read past the end of the array
+    np.savez(npz, **{**arrays, "svc.support_vectors_": np.array([print], dtype=object)})
+    with pytest.raises(ModelFileError, match="allow_pickle=False"):
+        heads.load_svc(saved_svc)
+    npz.unlink()
+    with pytest.raises(ModelFileError, match="No such file"):
+        heads.load_svc(saved_svc)
+
+
+def test_evaluate_cli_reports_a_damaged_model_in_one_line(saved_model, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text(json.dumps({"model": "shallow_cnn", "head": "softmax"}))
+    shutil.copy(saved_model, run_dir / "best.keras")
+    with open(run_dir / "best.keras", "r+b") as f:
+        f.truncate(1000)
+    assert evaluate.main([str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {run_dir / 'best.keras'}: not a .keras model file (not a zip " \
+                  "archive: truncated, or another format such as a legacy .h5)\n"
