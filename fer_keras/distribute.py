@@ -75,6 +75,39 @@ def shard(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.with_options(options)
 
 
+def fix_multiworker_fit(model: keras.Model, strategy: tf.distribute.Strategy,
+                        dataset: tf.data.Dataset) -> None:
+    """Work around two bugs of Keras 3's ``fit`` under ``MultiWorkerMirroredStrategy``.
+
+    Both are in keras/src/backend/tensorflow/trainer.py (Keras 3.15, keras-team/keras#20585) and
+    fail on the first step with several workers:
+
+    - before training, ``fit`` builds metrics and optimizer from a first batch averaged across
+      replicas with ``strategy.reduce``, which fails on the (images, labels) tuple ("Attempt to
+      convert a value (PerReplica...)"). Only shapes and dtypes matter there, so the model builds
+      from a zero batch of ``dataset``'s element spec instead, locally.
+    - every step's logs are averaged with ``strategy.reduce("MEAN", value, axis=0)``, which fails
+      on scalars ("Invalid reduction dimension 0"). The steps return them with a length-1 axis;
+      the values are metric results, already summed across replicas, so the mean is unchanged.
+
+    Does nothing under any other strategy.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    batch = tf.nest.map_structure(
+        lambda spec: tf.zeros([d or 1 for d in spec.shape], spec.dtype), dataset.element_spec)
+
+    def symbolic_build(iterator=None, data_batch=None):
+        with strategy.scope():
+            model._symbolic_build(data_batch=batch)
+
+    def with_axis(step):
+        return lambda data: tf.nest.map_structure(lambda v: tf.reshape(v, [1]), step(data))
+
+    model._maybe_symbolic_build = symbolic_build
+    model.train_step, model.test_step = with_axis(model.train_step), with_axis(model.test_step)
+
+
 class SyncReplicaStats(keras.callbacks.Callback):
     """Average BatchNormalization's moving statistics across replicas before they are used.
 

@@ -82,6 +82,7 @@ def fit_phases(cfg, run_dir, strategy, train_data, val_data, backup: RunBackup,
         augment=cfg["augment"], equalize=cfg["equalize"]))
     val_ds = distribute.shard(pipeline.make_dataset(x_val, y_val, batch_size=256,
                                                     equalize=cfg["equalize"]))
+    distribute.fix_multiworker_fit(model, strategy, train_ds)
     # shuffle=False: the pipeline already reshuffles every epoch with the run's seed.
     fit_kwargs = {"validation_data": val_ds, "verbose": cfg["verbose"], "shuffle": False,
                   "class_weight": data.class_weights(y_train) if cfg["class_weight"] else None}

@@ -35,6 +35,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 from fer_keras import fitting
+report_path = sys.argv[1]
 built = []
 build_model = fitting.build_model
 fitting.build_model = lambda *a, **k: built.append(build_model(*a, **k)) or built[-1]
@@ -48,7 +49,7 @@ report = {}
 for v in model.variables + model.optimizer.variables:
     replicas = [r.numpy() for r in model.distribute_strategy.experimental_local_results(v.value)]
     report[v.path] = [len(replicas), all(np.array_equal(replicas[0], r) for r in replicas)]
-with open(sys.argv[1], "w") as f:
+with open(report_path, "w") as f:
     json.dump(report, f)
 """
 

@@ -1,9 +1,11 @@
 """Safe persistence: safe_mode .keras loading, the pickle-free SVC head, one-line errors."""
 
+import io
 import json
 import shutil
 import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -109,6 +111,16 @@ def test_foreign_architecture_and_mismatched_weights_are_refused(saved_model, tm
     rewrite_member(saved_model, tmp_path / "mixed.keras", "model.weights.h5", weights)
     with pytest.raises(ModelFileError, match="cannot load the model"):
         load_model_file(tmp_path / "mixed.keras")
+
+    # Weights with a layer's entries missing (Keras names the groups after the layer classes).
+    with zipfile.ZipFile(saved_model) as archive:
+        weights = io.BytesIO(archive.read("model.weights.h5"))
+    with h5py.File(weights, "r+") as f:
+        del f["layers/dense_1"]  # "predictions", the second Dense
+    rewrite_member(saved_model, tmp_path / "missing.keras", "model.weights.h5",
+                   weights.getvalue())
+    with pytest.raises(ModelFileError, match="cannot load the model .*could not be loaded"):
+        load_model_file(tmp_path / "missing.keras")
 
 
 def test_unsafe_lambda_and_unknown_classes_are_refused(saved_model, tmp_path):

@@ -13,7 +13,7 @@ import keras
 import pytest
 from conftest import make_fer_csv
 
-from fer_keras import fitting, train
+from fer_keras import _io, fitting, train
 from fer_keras.models import get_spec
 from fer_keras.models.registry import ModelSpec
 from fer_keras.resume import RunBackup
@@ -179,9 +179,10 @@ def test_backup_restores_history_and_best_checkpoint(tmp_path):
     (run_dir / "best.keras").write_text("epoch 1")
     backup = RunBackup(run_dir)
     backup.commit({"phase": 1, "epoch": 2})  # epoch 1 committed with its best checkpoint
-    (run_dir / "best.keras").write_text("epoch 2, discarded by the kill")
+    # replaced atomically, as BestCheckpoint does (an in-place write would reach the snapshot)
+    _io.write_text(run_dir / "best.keras", "epoch 2, discarded by the kill")
     backup.restore_files(backup.load())
-    assert (run_dir / "history.csv").read_text() == header + "0,0.1,2.0\r\n1,0.2,1.9\r\n"
+    assert (run_dir / "history.csv").read_bytes().decode() == header + "0,0.1,2.0\r\n1,0.2,1.9\r\n"
     assert (run_dir / "best.keras").read_text() == "epoch 1"
 
     backup.clear()
