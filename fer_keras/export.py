@@ -31,6 +31,7 @@ import numpy as np
 
 from fer_keras import CLASS_NAMES, VAL_SPLIT, _io, data, heads, pipeline
 from fer_keras.evaluate import load_run
+from fer_keras.saving import load_model_file
 
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZE = ("int8",)
@@ -58,7 +59,7 @@ def load_graph_model(source: str | os.PathLike) -> tuple[keras.Model, dict, Path
     if source.is_file():
         beside = source.with_name("config.json")
         config = _io.read_json(beside) if beside.is_file() else {}
-        return keras.saving.load_model(source), config, source
+        return load_model_file(source), config, source
     raise FileNotFoundError(f"No model at {source}: pass a run directory or a .keras file.")
 
 

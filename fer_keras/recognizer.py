@@ -33,6 +33,7 @@ from fer_keras.faces import (
     read_image,
     to_grey,
 )
+from fer_keras.saving import load_model_file
 
 
 def default_model() -> Path:
@@ -97,7 +98,7 @@ class EmotionRecognizer:
                 layer = network.get_layer(self.config.get("feature_layer", heads.FEATURE_LAYER))
                 network = keras.Model(network.input, run.feature_head(layer.output))
         elif Path(model).is_file():
-            network = keras.saving.load_model(model)
+            network = load_model_file(model)
             beside = Path(model).with_name("config.json")
             self.config = _io.read_json(beside) if beside.is_file() else {}
         else:
