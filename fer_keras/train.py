@@ -212,6 +212,20 @@ def fit_svc(model, train_data, labels, cfg: dict):
     return svc, round(time.perf_counter() - start, 2)
 
 
+def notebook_run(out, data_path, *, quick: bool, seed: int = 0, quick_epochs: int = 2) -> Path:
+    """A shallow-CNN softmax run for the notebooks to show: tiny and fresh in quick mode, else the
+    newest finished one under ``out``, else a new one (30 epochs, at most 20 minutes)."""
+    if quick:
+        return train(model="shallow_cnn", data=str(data_path), out=str(out), epochs=quick_epochs,
+                     seed=seed, model_options={"filters": [16, 32, 64], "dense_units": 64},
+                     verbose=0)
+    runs = sorted(Path(out).glob("shallow_cnn_softmax_*/best.keras"))
+    if runs:
+        return runs[-1].parent
+    return train(model="shallow_cnn", data=str(data_path), out=str(out), epochs=30, seed=seed,
+                 max_minutes=20, verbose=0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Defaults stay out of the namespace (SUPPRESS) so that only flags actually given override a
     # --config file; the help texts state the defaults instead.

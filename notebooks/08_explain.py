@@ -53,7 +53,7 @@ from fer_keras.explain import (
     saliency,
     smoothgrad,
 )
-from fer_keras.train import train
+from fer_keras.train import notebook_run
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 SEED = 0
@@ -80,15 +80,7 @@ x_val.shape
 # Quick mode trains a narrower one for two epochs: its explanations are those of a weak model.
 
 # %%
-runs = sorted(OUT.glob("shallow_cnn_softmax_*/best.keras"))
-if runs and not QUICK:
-    run_dir = runs[-1].parent
-elif QUICK:
-    run_dir = train(model="shallow_cnn", data=str(DATA), out=str(OUT), epochs=2, seed=SEED,
-                    model_options={"filters": [16, 32, 64], "dense_units": 64}, verbose=0)
-else:
-    run_dir = train(model="shallow_cnn", data=str(DATA), out=str(OUT), epochs=30, seed=SEED,
-                    max_minutes=20, verbose=0)
+run_dir = notebook_run(OUT, DATA, quick=QUICK, seed=SEED, quick_epochs=2)
 run = load_run(run_dir)
 model = run_model(run)  # the differentiable network behind the run's scores
 run_dir

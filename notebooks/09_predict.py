@@ -43,7 +43,7 @@ from fer_keras.data import dataset_dir, default_data_path, sample_path
 from fer_keras.export import export_model, format_report
 from fer_keras.faces import plot_faces
 from fer_keras.predict import EmotionRecognizer
-from fer_keras.train import train
+from fer_keras.train import notebook_run
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 SEED = 0
@@ -79,15 +79,7 @@ sorted(p.name for p in PHOTOS.iterdir())
 # (histogram equalisation, if it was trained with it) and its head (an SVC run uses its SVC).
 
 # %%
-runs = sorted(OUT.glob("shallow_cnn_softmax_*/best.keras"))
-if runs and not QUICK:
-    run_dir = runs[-1].parent
-elif QUICK:
-    run_dir = train(model="shallow_cnn", data=str(DATA), out=str(OUT), epochs=1, seed=SEED,
-                    model_options={"filters": [16, 32, 64], "dense_units": 64}, verbose=0)
-else:
-    run_dir = train(model="shallow_cnn", data=str(DATA), out=str(OUT), epochs=30, seed=SEED,
-                    max_minutes=20, verbose=0)
+run_dir = notebook_run(OUT, DATA, quick=QUICK, seed=SEED, quick_epochs=1)
 recognizer = EmotionRecognizer(run_dir)
 run_dir
 
