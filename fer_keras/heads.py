@@ -184,11 +184,12 @@ def predict_scores(model: keras.Model, data, *, svc: Pipeline | None = None,
         return model.predict(data, verbose=0)
     features = extract_features(model, data, feature_layer, batch_size)
     if svc is not None:
-        return _svc_scores(svc, features, model.output_shape[-1])
+        return svc_scores(svc, features, model.output_shape[-1])
     return feature_head.predict(features, batch_size=batch_size, verbose=0)
 
 
-def _svc_scores(svc: Pipeline, features: np.ndarray, num_classes: int) -> np.ndarray:
+def svc_scores(svc: Pipeline, features: np.ndarray, num_classes: int) -> np.ndarray:
+    """Decision values ``(n, num_classes)`` of a fitted SVC head; -inf for classes it never saw."""
     # Columns follow svc.classes_, which misses any class absent from the SVC's training data.
     values = svc.decision_function(features)
     if values.ndim == 1:

@@ -82,11 +82,6 @@ class Table:
     labels: np.ndarray
     usage: np.ndarray
 
-    @property
-    def rows(self) -> np.ndarray:
-        """The 0-based data row of each entry (row i is line i + 2 of the file)."""
-        return np.arange(len(self.labels))
-
     def split(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Each Usage present → (images, labels), rows in file order."""
         out = {}

@@ -126,7 +126,9 @@ class EmotionRecognizer:
         out = [self._forward(x[i:i + self.batch_size]).numpy()
                for i in range(0, len(x), self.batch_size)]
         out = np.concatenate(out)
-        return (_svc_scores(self.svc, out) if self.svc is not None else out).astype(np.float32)
+        if self.svc is not None:
+            out = heads.svc_scores(self.svc, out, len(CLASS_NAMES))
+        return out.astype(np.float32)
 
     def probabilities(self, scores: np.ndarray) -> np.ndarray:
         """Emotion probabilities of :meth:`scores` (softmax of margins for SVM heads)."""
@@ -248,16 +250,6 @@ class EmotionRecognizer:
                 capture.release()
                 if writer is not None:
                     writer.release()
-
-
-def _svc_scores(svc, features):
-    # decision_function columns follow svc.classes_, which lack classes absent from its training.
-    values = svc.decision_function(features)
-    if values.ndim == 1:
-        values = np.stack([-values, values], axis=1)
-    scores = np.full((len(features), len(CLASS_NAMES)), -np.inf, np.float32)
-    scores[:, svc.classes_] = values
-    return scores
 
 
 def _face(box, det_score, scores, probs) -> dict:
