@@ -18,13 +18,54 @@ from fer_keras.models import build_model, get_spec
 from fer_keras.resume import EpochBackup, RunBackup, callback_state, restore_callback
 from fer_keras.runs import BestCheckpoint, TimeBudget, trainable_layer_names
 
+OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_nesterov", "adagrad", "rmsprop")
+SCHEDULES = ("plateau", "constant", "step", "cosine", "onecycle")
 
-def make_optimizer(name: str, learning_rate) -> keras.optimizers.Optimizer:
-    """A fresh optimizer (phase 2 needs its own: a new learning rate and new slot variables)."""
-    if name == "sgd":
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=True)
+
+def make_optimizer(name: str, learning_rate, weight_decay: float | None = None
+                   ) -> keras.optimizers.Optimizer:
+    """A fresh optimizer (phase 2 needs its own: a new learning rate and new slot variables).
+
+    ``name`` is one of :data:`OPTIMIZERS`: ``sgd`` (momentum 0.9), ``sgd_nesterov`` (Nesterov
+    momentum 0.9), ``adam``, ``adamw``, ``adagrad``, ``rmsprop``. ``weight_decay`` is Keras's
+    decoupled weight decay (``None``: the optimizer's default, which is 0.004 for AdamW and none
+    for the others).
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"Unknown optimizer {name!r}. Accepted values: {OPTIMIZERS}.")
+    kwargs = {} if weight_decay is None else {"weight_decay": weight_decay}
+    if name in ("sgd", "sgd_nesterov"):
+        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=name == "sgd_nesterov",
+                                    **kwargs)
     return {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-            "rmsprop": keras.optimizers.RMSprop}[name](learning_rate)
+            "adagrad": keras.optimizers.Adagrad,
+            "rmsprop": keras.optimizers.RMSprop}[name](learning_rate, **kwargs)
+
+
+def make_schedule(name: str, learning_rate: float, total_steps: int):
+    """The learning rate of schedule ``name`` (one of :data:`SCHEDULES`) over ``total_steps``.
+
+    ``constant`` and ``plateau`` return the number (``plateau`` is driven by ReduceLROnPlateau on
+    PublicTest accuracy); ``step`` divides by 10 at 50% and 75% of the steps; ``cosine`` decays to
+    zero; ``onecycle`` warms up linearly from ``learning_rate / 25`` for the first 25% of the steps
+    and then decays to zero along a cosine (Smith & Topin 2017, as fastai's ``fit_one_cycle``).
+    """
+    total_steps = max(int(total_steps), 1)
+    if name in ("constant", "plateau"):
+        return learning_rate
+    if name == "step":
+        # PiecewiseConstantDecay switches after a boundary: step b + 1 is the first at the new rate
+        bounds = sorted({max(0, total_steps // 2 - 1), max(1, 3 * total_steps // 4 - 1)})
+        values = [learning_rate * 0.1 ** i for i in range(len(bounds) + 1)]
+        return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
+    if name == "cosine":
+        return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
+    if name == "onecycle":
+        warmup = max(1, total_steps // 4)
+        return keras.optimizers.schedules.CosineDecay(
+            learning_rate / 25, total_steps - warmup, warmup_target=learning_rate,
+            warmup_steps=warmup)
+    raise ValueError(f"Unknown schedule {name!r}. Accepted values: {SCHEDULES}.")
 
 
 def network_head(head: str) -> str:
@@ -32,12 +73,62 @@ def network_head(head: str) -> str:
     return "l2svm" if head == "l2svm" else "softmax"
 
 
-def _compile(model, cfg, learning_rate, decay_steps):
-    if cfg["schedule"] == "cosine":
-        # a known budget is spent best by decaying to zero over it, not by waiting for plateaus
-        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps)
-    model.compile(optimizer=make_optimizer(cfg["optimizer"], learning_rate),
-                  loss=heads.head_loss(network_head(cfg["head"])), metrics=heads.head_metrics())
+@keras.saving.register_keras_serializable(package="fer_keras")
+class BudgetedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A step-based schedule that also runs on the clock: it is at step ``max(step, f * total)``
+    for the fraction ``f`` of the time budget spent (set by :class:`BudgetClock`).
+
+    So a schedule that decays to zero over ``total_steps`` also reaches its end when a
+    ``--max-minutes`` budget runs out first (a slow or busy machine), instead of being cut off at
+    a high learning rate. When the epochs run out first, it is exactly the step-based schedule.
+    """
+
+    def __init__(self, schedule, total_steps: int):
+        self.schedule = schedule
+        self.total_steps = int(total_steps)
+        self.time_fraction = keras.Variable(0.0, trainable=False, name="time_fraction")
+
+    def __call__(self, step):
+        clock_step = keras.ops.cast(self.time_fraction * self.total_steps, "int64")
+        return self.schedule(keras.ops.maximum(keras.ops.cast(step, "int64"), clock_step))
+
+    def get_config(self):
+        return {"schedule": keras.saving.serialize_keras_object(self.schedule),
+                "total_steps": self.total_steps}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(keras.saving.deserialize_keras_object(config["schedule"]),
+                   config["total_steps"])
+
+
+class BudgetClock(keras.callbacks.Callback):
+    """Tells a :class:`BudgetedSchedule` which fraction of the :class:`TimeBudget` is spent."""
+
+    def __init__(self, schedule: BudgetedSchedule, budget: TimeBudget):
+        super().__init__()
+        self.schedule, self.budget = schedule, budget
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Training stops at the end of the last epoch that fits (see TimeBudget): aim the end of
+        # the schedule at the start of the epoch that would not fit.
+        horizon = self.budget.max_seconds - self.budget.longest_epoch
+        horizon = horizon if horizon > 0 else self.budget.max_seconds
+        self.schedule.time_fraction.assign(min(1.0, self.budget.spent / horizon))
+
+
+def _compile(model, cfg, learning_rate, decay_steps, budget=None):
+    """Compile for one phase; returns the extra callbacks the schedule needs."""
+    schedule = make_schedule(cfg["schedule"], learning_rate, decay_steps)
+    clocks = []
+    if budget is not None and budget.max_seconds and not isinstance(schedule, float):
+        schedule = BudgetedSchedule(schedule, decay_steps)
+        clocks.append(BudgetClock(schedule, budget))
+    optimizer = make_optimizer(cfg["optimizer"], schedule, cfg["weight_decay"])
+    model.compile(optimizer=optimizer,
+                  loss=heads.head_loss(network_head(cfg["head"]), cfg["label_smoothing"]),
+                  metrics=heads.head_metrics(), jit_compile=cfg["jit_compile"])
+    return clocks
 
 
 def _phase_callbacks(cfg):
@@ -116,15 +207,18 @@ def fit_phases(cfg, run_dir, strategy, train_data, val_data, backup: RunBackup,
                     # Continue from the best phase-1 weights, not from where early stopping left.
                     model.load_weights(run_dir / "best.keras")
                 spec.fine_tune(model)
-            _compile(model, cfg, learning_rate,
-                     epochs * pipeline.steps(len(y_train), global_batch))
+            # The schedule runs on the clock only in one-phase runs: a budget shared by two
+            # phases gives neither phase a known end.
+            clocks = _compile(model, cfg, learning_rate,
+                              epochs * pipeline.steps(len(y_train), global_batch),
+                              budget if len(plan) == 1 else None)
             if mid_phase:
                 backup.load_weights(model, state)
         if not (mid_phase and state["phase_done"]):
             stateful = [checkpoint, budget, *_phase_callbacks(cfg)]
             # Order matters: replicas agree before anything is saved; ReduceLROnPlateau adds
             # "learning_rate" to the logs before the CSV logger writes them; the backup is last.
-            callbacks = [*replica_sync, *stateful,
+            callbacks = [*replica_sync, *clocks, *stateful,
                          keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
                          EpochBackup(backup, {"phase": number, "first_epoch": first,
                                               "last_epoch": first + epochs, "phases": phases},

@@ -73,6 +73,29 @@ class L2SVMLoss(keras.losses.Loss):
         return {"name": self.name, "reduction": self.reduction, "dtype": self.dtype}
 
 
+@keras.saving.register_keras_serializable(package="fer_keras")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy of integer labels smoothed towards uniform (Szegedy et al. 2016).
+
+    Keras's ``SparseCategoricalCrossentropy`` has no ``label_smoothing``; this one one-hots the
+    labels and calls ``categorical_crossentropy`` with it, so labels stay integers everywhere.
+    """
+
+    def __init__(self, label_smoothing: float = 0.1, name="smoothed_sparse_crossentropy",
+                 reduction="sum_over_batch_size", dtype=None):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+        self.label_smoothing = float(label_smoothing)
+
+    def call(self, y_true, y_pred):
+        y_true = ops.one_hot(ops.reshape(ops.cast(y_true, "int32"), (-1,)), ops.shape(y_pred)[-1],
+                             dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(y_true, y_pred,
+                                                     label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
 def classifier_head(x, num_classes: int, head: str = "softmax", *, l2: float = 1e-4,
                     name: str = OUTPUT_LAYER):
     """Apply the score layer of ``head`` to the tensor ``x``.
@@ -97,10 +120,18 @@ def classifier_head(x, num_classes: int, head: str = "softmax", *, l2: float = 1
     return layers.Dense(num_classes, activation="softmax", dtype="float32", name=name)(x)
 
 
-def head_loss(head: str) -> keras.losses.Loss:
-    """Training loss for a network head (``"svc"`` networks are trained with the softmax loss)."""
+def head_loss(head: str, label_smoothing: float = 0.0) -> keras.losses.Loss:
+    """Training loss for a network head (``"svc"`` networks are trained with the softmax loss).
+
+    ``label_smoothing`` (softmax only) mixes the one-hot target with the uniform distribution.
+    """
     if head == "l2svm":
+        if label_smoothing:
+            raise ValueError("label_smoothing applies to the softmax head only. Received: "
+                             f"head='l2svm', label_smoothing={label_smoothing}")
         return L2SVMLoss()
+    if label_smoothing:
+        return SmoothedSparseCrossentropy(label_smoothing)
     return keras.losses.SparseCategoricalCrossentropy()
 
 

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import keras
 
-from fer_keras import VAL_SPLIT, _io, data, distribute, heads, pipeline
-from fer_keras.fitting import fit_phases, make_optimizer
+from fer_keras import VAL_SPLIT, _io, data, distribute, heads, pipeline, recipes
+from fer_keras.fitting import OPTIMIZERS, SCHEDULES, fit_phases, make_optimizer
 from fer_keras.metrics import (
     classification_metrics,
     plot_confusion_matrix,
@@ -58,12 +58,11 @@ DEFAULTS = {
     "min_learning_rate": 1e-6, "fine_tune_epochs": 10, "fine_tune_learning_rate": 1e-5,
     "model_options": {}, "feature_layer": heads.FEATURE_LAYER, "svc_kind": "svc",
     "svc_kernel": "rbf", "svc_c": 1.0, "max_minutes": None, "verbose": 2, "strategy": "auto",
+    "label_smoothing": 0.0, "weight_decay": None, "jit_compile": False, "recipe": None,
 }
 #: Keys ``config.json`` adds on top of the config; ignored when it is replayed.
 META_KEYS = ("versions", "run_dir", "data_sizes", "phases", "status", "fit_seconds", "replicas",
              "global_batch_size", "resumes")
-OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
-SCHEDULES = ("plateau", "cosine")
 
 
 def resolve_config(config: dict | None = None, **overrides) -> dict:
@@ -234,6 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 argument_default=argparse.SUPPRESS)
     d = DEFAULTS
     p.add_argument("--config", help="a run's config.json to replay (flags given here override it)")
+    p.add_argument("--recipe", choices=recipes.list_recipes(), help="start from a named recipe's "
+                   "settings (see fer_keras.recipes); --config and flags override it")
+    p.add_argument("--cpu", action="store_true", help="with --recipe: its shorter CPU schedule")
     p.add_argument("--model", choices=list_models(), help=f"model (default {d['model']})")
     p.add_argument("--head", choices=heads.HEADS, help=f"classifier head (default {d['head']})")
     p.add_argument("--data", help="FER2013 CSV (.csv/.csv.gz) or PNG tree (default "
@@ -253,7 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
                    help="mixed_bfloat16 (faster on CPUs with AVX512-BF16; default off)")
     p.add_argument("--schedule", choices=SCHEDULES, help="learning rate: halve on PublicTest "
-                   "plateaus, or cosine decay to zero over the epochs (default plateau)")
+                   "plateaus, constant, /10 at 50%% and 75%%, cosine decay to zero, or one-cycle "
+                   "(warm-up then cosine) over the epochs (default plateau)")
+    p.add_argument("--label-smoothing", type=float, help="softmax head (default 0)")
+    p.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: the "
+                   "optimizer's own)")
+    p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
+                   help="compile train steps with XLA (default off)")
     p.add_argument("--early-stopping-patience", type=int, help="default "
                    f"{d['early_stopping_patience']}")
     p.add_argument("--reduce-lr-patience", type=int, help=f"default {d['reduce_lr_patience']}")
@@ -282,7 +290,12 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> dict:
     """The config a parsed command line asks for (a ``--config`` file, then the flags given)."""
     given = vars(args)
-    config = _io.read_json(given.pop("config")) if "config" in given else {}
+    cpu = given.pop("cpu", False)
+    if cpu and "recipe" not in given:
+        raise ValueError("--cpu selects a recipe's CPU schedule; give --recipe NAME too.")
+    config = recipes.recipe_config(given.pop("recipe"), cpu=cpu) if "recipe" in given else {}
+    if "config" in given:
+        config = {**config, **_io.read_json(given.pop("config"))}
     if "equalize" in given:
         given["equalize"] = None if given["equalize"] == "none" else given["equalize"]
     options = {**config.get("model_options", {}), **given.pop("model_options", {})}
@@ -296,7 +309,11 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if "resume" not in args:
-        return _report(train(config_from_args(args)))
+        try:
+            config = config_from_args(args)
+        except ValueError as err:
+            parser.error(str(err))
+        return _report(train(config))
     run_dir, others = Path(args.resume), sorted(set(vars(args)) - {"resume"})
     if others:
         parser.error(f"--resume continues the run with its own config.json; drop --"
