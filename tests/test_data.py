@@ -7,14 +7,16 @@ import numpy as np
 import pytest
 from conftest import make_fer_csv, write_csv
 
+from fer_keras import CLASS_NAMES, parse
 from fer_keras import data as data_module
-from fer_keras import parse
 from fer_keras.data import (
+    class_names,
     class_weights,
     load_dataset,
     load_fer2013,
     load_ferplus,
     load_png_tree,
+    merge_disgust,
     sample_path,
     stratified_kfold,
     subset,
@@ -127,6 +129,21 @@ def test_ferplus(tmp_path):
     assert fp["votes"].shape == (5, 10) and fp["votes"][1, 1] == 9
     with pytest.raises(FER2013Error, match="missing FER\\+ column"):
         load_ferplus(write_csv(tmp_path / "x.csv", ["1"], header="Usage"))
+
+
+def test_merge_disgust_gives_six_classes():
+    labels = np.array([0, 1, 2, 3, 4, 5, 6, -1, 1])
+    merged = merge_disgust(labels)
+    np.testing.assert_array_equal(merged, [0, 0, 1, 2, 3, 4, 5, -1, 0])
+    assert merged.dtype == np.int64 and merge_disgust([]).shape == (0,)
+    names = class_names(merge_disgust=True)
+    assert names == ("angry", "fear", "happy", "sad", "surprise", "neutral")
+    assert class_names() == CLASS_NAMES
+    # every non-disgust class keeps its name
+    assert all(names[merged[i]] == CLASS_NAMES[i] for i in range(7) if i != 1)
+    assert class_weights(merged[merged >= 0], num_classes=len(names))[0] > 0
+    with pytest.raises(ValueError, match="0..6"):
+        merge_disgust([7])
 
 
 def test_subset_weights_folds():

@@ -22,8 +22,13 @@ METHODS = {"saliency": explain.saliency,
            "smoothgrad": lambda model, x: explain.smoothgrad(model, x, samples=4),
            "grad_cam": explain.grad_cam}
 # Tiny options per registered model; unknown models get weights=None if they take weights.
-TINY = {"shallow_cnn": {"filters": (8, 16), "dense_units": 16},
-        "vgg16_transfer": {"weights": None, "image_size": 32, "dense_units": 16}}
+TINY = {"bst261_cnn": {"filters": (8, 16), "dense_units": (16, 16)},
+        "resnet18": {"stackwise_num_filters": (16, 16), "stackwise_num_blocks": (1, 1)},
+        "shallow_cnn": {"filters": (8, 16), "dense_units": 16},
+        "susa_cnn": {"width": 0.25, "dense_units": (16, 16)},
+        "vgg16_nin": {"weights": None, "image_size": 32, "nin_filters": (16, 16, 16)},
+        "vgg16_transfer": {"weights": None, "image_size": 32, "dense_units": 16},
+        "vgg_fer": {"stackwise_num_filters": (8, 16), "fc_units": 16}}
 
 
 def grating_faces(n_per_class, seed):

@@ -8,10 +8,17 @@ from fer_keras import heads
 from fer_keras.models import build_model, get_spec, list_models, register_model, vgg
 from fer_keras.runs import trainable_layer_names
 
-# Smallest configuration of each registered model; a new model must add itself here.
+# Smallest configuration of each registered model; a new model must add itself here. resnet18
+# stays at 16 channels: TF 2.21's oneDNN kernel for the filter gradient of a 1x1 stride-2 conv
+# with 4 or 8 input channels at 48x48 corrupts the heap (TF_ENABLE_ONEDNN_OPTS=0 avoids it).
 TINY = {
+    "bst261_cnn": {"filters": (4, 8, 8), "dense_units": (8, 8)},
+    "resnet18": {"stackwise_num_filters": (16, 16, 16, 16), "stackwise_num_blocks": (1, 1, 1, 1)},
     "shallow_cnn": {"filters": (4, 8), "dense_units": 8},
+    "susa_cnn": {"width": 0.125, "dense_units": (8, 8)},
+    "vgg16_nin": {"weights": None, "image_size": 32, "nin_filters": (8, 8, 8)},
     "vgg16_transfer": {"weights": None, "image_size": 32, "dense_units": 8},
+    "vgg_fer": {"stackwise_num_filters": (4, 8, 8, 8), "fc_units": 8},
 }
 
 
@@ -55,7 +62,7 @@ def test_models_take_raw_pixels():
 
 
 def test_unknown_model_lists_accepted_names():
-    with pytest.raises(ValueError, match="Accepted names: shallow_cnn, vgg16_transfer"):
+    with pytest.raises(ValueError, match="Accepted names: bst261_cnn, resnet18, shallow_cnn, "):
         build_model("resnet9000")
 
 
@@ -80,6 +87,64 @@ def test_shallow_cnn_options_and_errors():
 def test_unknown_head_lists_accepted_values():
     with pytest.raises(ValueError, match="softmax, l2svm, svc"):
         build_model("shallow_cnn", head="hinge", **TINY["shallow_cnn"])
+
+
+# --- The models of issue 4 ----------------------------------------------------------------------
+
+def test_bst261_cnn_six_merged_classes():
+    model = build_model("bst261_cnn", num_classes=6, **TINY["bst261_cnn"])
+    assert model.output_shape == (None, 6)
+    assert [lyr.name for lyr in model.layers if isinstance(lyr, keras.layers.Conv2D)] == [
+        f"block{b}_conv{i}" for b in (1, 2, 3) for i in (1, 2, 3)]
+    assert model.get_layer("block3_pool").output.shape == (None, 6, 6, 8)
+    assert model.get_layer(heads.FEATURE_LAYER).output.shape == (None, 8)
+
+
+def test_susa_cnn_layout_and_batch_norm_option():
+    model = build_model("susa_cnn", **TINY["susa_cnn"])
+    convs = [lyr for lyr in model.layers if isinstance(lyr, keras.layers.Conv2D)]
+    assert [c.kernel_size[0] for c in convs] == [5, 3, 3, 3, 3, 2, 2, 1, 1]
+    assert [c.filters for c in convs] == [4, 8, 8, 16, 16, 8, 8, 8, 8]
+    assert model.get_layer("flatten").output.shape == (None, 12 * 12 * 8)
+    assert model.get_layer(heads.FEATURE_LAYER).activation is keras.activations.tanh
+    assert not any(isinstance(lyr, keras.layers.BatchNormalization) for lyr in model.layers)
+    with_bn = build_model("susa_cnn", batch_norm=True, **TINY["susa_cnn"])
+    assert sum(isinstance(lyr, keras.layers.BatchNormalization) for lyr in with_bn.layers) == 9
+
+
+def test_resnet18_has_18_weight_layers():
+    model = build_model("resnet18")
+    convs = [lyr for lyr in model.layers if isinstance(lyr, keras.layers.Conv2D)]
+    projections = [c for c in convs if c.name.endswith("_shortcut_conv")]
+    assert all(c.kernel_size == (1, 1) for c in projections) and len(projections) == 3
+    dense = [lyr for lyr in model.layers if isinstance(lyr, keras.layers.Dense)]
+    assert len(convs) - len(projections) == 17 and len(dense) == 1
+    assert model.get_layer("stem_conv").strides == (1, 1)
+    assert not any(isinstance(lyr, keras.layers.MaxPooling2D) for lyr in model.layers)
+    assert model.get_layer("stage4_block2_out").output.shape == (None, 6, 6, 512)
+    assert model.get_layer(heads.FEATURE_LAYER).output.shape == (None, 512)
+    assert model.count_params() == pytest.approx(11.18e6, rel=0.01)
+
+
+def test_resnet18_stackwise_errors():
+    with pytest.raises(ValueError, match="stackwise_num_blocks"):
+        build_model("resnet18", stackwise_num_filters=(4, 8), stackwise_num_blocks=(1,))
+
+
+@pytest.mark.parametrize("size, cells", [(40, 2), (48, 3)])
+def test_vgg_fer_builds_at_40_and_48(size, cells):
+    model = build_model("vgg_fer", input_shape=(size, size, 1), **TINY["vgg_fer"])
+    assert model.output_shape == (None, 7)
+    assert model.get_layer("block4_pool").output.shape == (None, cells, cells, 8)
+
+
+def test_vgg_fer_defaults_follow_the_paper():
+    from fer_keras.models.vgg_fer import vgg_fer
+
+    model = vgg_fer(stackwise_num_filters=(4, 8, 8, 8))  # full-width FC, small convs
+    assert model.input_shape == (None, 40, 40, 1) and model.output_shape == (None, 7)
+    assert model.get_layer(heads.FEATURE_LAYER).output.shape == (None, 4096)
+    assert model.get_layer("fc1_dropout").rate == model.get_layer("features_dropout").rate == 0.2
 
 
 # --- VGG16 transfer mechanics -------------------------------------------------------------------
@@ -145,3 +210,62 @@ def test_vgg_rejects_missing_weights_file_and_small_images(tmp_path):
         tiny_vgg(weights=str(tmp_path / "nope.h5"))
     with pytest.raises(ValueError, match="at least 32"):
         tiny_vgg(image_size=16)
+
+
+# --- VGG16 + Network-in-Network ----------------------------------------------------------------
+
+def tiny_nin(**kwargs):
+    return build_model("vgg16_nin", **{**TINY["vgg16_nin"], **kwargs})
+
+
+def test_vgg16_nin_truncated_base_and_nin_block():
+    model = tiny_nin(image_size=96)
+    base = model.get_layer(vgg.BASE_NAME)
+    assert base.layers[-1].name == vgg.NIN_BASE_TOP
+    assert not [lyr.name for lyr in base.layers if lyr.name.startswith(("block4", "block5"))]
+    assert base.output.shape == (None, 12, 12, 256)
+    assert model.get_layer("grey_to_rgb").output.shape == (None, 96, 96, 3)
+    assert [model.get_layer(f"nin_conv{i}").kernel_size for i in (1, 2, 3)] == [
+        (3, 3), (1, 1), (1, 1)]
+    assert isinstance(model.get_layer(heads.FEATURE_LAYER), keras.layers.GlobalAveragePooling2D)
+    (layer_config,) = [c for c in model.get_config()["layers"] if c["name"] == vgg.BASE_NAME]
+    assert [node["kwargs"]["training"] for node in layer_config["inbound_nodes"]] == [False]
+
+
+def test_vgg16_nin_phase1_frozen_base_phase2_blocks_1_to_3():
+    model = tiny_nin(freeze_base=True)
+    base_layers = [f"{vgg.BASE_NAME}/block{b}_conv{i}" for b, n in ((1, 2), (2, 2), (3, 3))
+                   for i in range(1, n + 1)]
+    new_layers = ["nin_conv1", "nin_bn1", "nin_conv2", "nin_conv3", heads.OUTPUT_LAYER]
+    assert trainable_layer_names(model) == new_layers
+    assert not model.get_layer(vgg.BASE_NAME).trainable
+    assert get_spec("vgg16_nin").fine_tune is vgg.unfreeze_base
+    model = get_spec("vgg16_nin").fine_tune(model)
+    assert trainable_layer_names(model) == base_layers + new_layers
+
+
+def test_vgg16_nin_random_base_trains_from_the_start(tmp_path):
+    assert tiny_nin().get_layer(vgg.BASE_NAME).trainable  # weights=None: from scratch
+    path = vgg.save_base_weights(tiny_nin(), tmp_path / "base.weights.h5")
+    assert not tiny_nin(weights=str(path)).get_layer(vgg.BASE_NAME).trainable
+    assert tiny_nin(weights=str(path), freeze_base=False).get_layer(vgg.BASE_NAME).trainable
+
+
+def test_vgg16_nin_loads_weights_saved_by_the_library(tmp_path):
+    source = tiny_nin()
+    path = vgg.save_base_weights(source, tmp_path / "base.weights.h5")
+    full = tiny_vgg()
+    full_path = vgg.save_base_weights(full, tmp_path / "full.weights.h5")
+    for path, reference in ((path, source), (full_path, full)):
+        target = tiny_nin(weights=str(path)).get_layer(vgg.BASE_NAME)
+        expected = reference.get_layer(vgg.BASE_NAME)
+        for lyr in (lyr for lyr in target.layers if lyr.weights):
+            for a, b in zip(lyr.weights, expected.get_layer(lyr.name).weights):
+                np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_vgg16_nin_errors():
+    with pytest.raises(ValueError, match="nin_filters"):
+        tiny_nin(nin_filters=(8, 8))
+    with pytest.raises(ValueError, match="at least 32"):
+        tiny_nin(image_size=16)

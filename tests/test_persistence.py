@@ -14,8 +14,13 @@ from fer_keras import evaluate, fitting, heads, train
 from fer_keras.models import build_model, list_models
 from fer_keras.saving import ModelFileError, load_model_file
 
-TINY_OPTIONS = {"shallow_cnn": {"filters": [4], "dense_units": 6},
-                "vgg16_transfer": {"weights": None, "image_size": 32, "dense_units": 4}}
+TINY_OPTIONS = {"bst261_cnn": {"filters": [4], "dense_units": [6, 6]},
+                "resnet18": {"stackwise_num_filters": [16, 16], "stackwise_num_blocks": [1, 1]},
+                "shallow_cnn": {"filters": [4], "dense_units": 6},
+                "susa_cnn": {"width": 0.125, "dense_units": [6, 6]},
+                "vgg16_nin": {"weights": None, "image_size": 32, "nin_filters": [4, 4, 4]},
+                "vgg16_transfer": {"weights": None, "image_size": 32, "dense_units": 4},
+                "vgg_fer": {"stackwise_num_filters": [4, 8], "fc_units": 6}}
 
 
 def layers_of(model):

@@ -8,11 +8,11 @@ Every model is a functional Keras model taking raw 0–255 pixels of shape ``inp
 Example:
     >>> from fer_keras.models import build_model, list_models
     >>> list_models()
-    ['shallow_cnn', 'vgg16_transfer']
+    ['bst261_cnn', 'resnet18', 'shallow_cnn', 'susa_cnn', 'vgg16_nin', 'vgg16_transfer', 'vgg_fer']
     >>> model = build_model("shallow_cnn", head="softmax")
 """
 
-from fer_keras.models import cnn, vgg
+from fer_keras.models import bst261, cnn, resnet, susa, vgg, vgg_fer
 from fer_keras.models.registry import (
     FEATURE_LAYER,
     OUTPUT_LAYER,
@@ -27,10 +27,14 @@ __all__ = [
     "FEATURE_LAYER",
     "OUTPUT_LAYER",
     "ModelSpec",
+    "bst261",
     "build_model",
     "cnn",
     "get_spec",
     "list_models",
     "register_model",
+    "resnet",
+    "susa",
     "vgg",
+    "vgg_fer",
 ]
