@@ -5,6 +5,11 @@ the run's ``best.keras`` (and its SVC or frozen-feature head, if any), predicts 
 run's own preprocessing, prints the metrics and writes ``metrics_<split>.json`` and
 ``confusion_<split>.png`` into the run directory. Without ``--split`` every evaluation split the
 data has is evaluated (PublicTest, PrivateTest).
+
+``--tta flip`` or ``--tta tencrop`` averages the scores over views of each face (see
+:mod:`fer_keras.tta`; a network trained on 40-px crops is always scored on 40-px crops, the center
+one without TTA) and writes ``metrics_<split>_tta-<mode>.json`` and
+``confusion_<split>_tta-<mode>.png`` beside the results without TTA.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ import keras
 import numpy as np
 from sklearn.pipeline import Pipeline
 
-from fer_keras import CLASS_NAMES, TEST_SPLIT, USAGES, VAL_SPLIT, _io, data, heads, pipeline
+from fer_keras import TEST_SPLIT, USAGES, VAL_SPLIT, _io, data, heads, pipeline
 from fer_keras.metrics import classification_metrics, plot_confusion_matrix, save_figure
 from fer_keras.saving import ModelFileError, load_model_file
+from fer_keras.tta import TTA_MODES, model_input_size, tta_scores
 
 #: Splits evaluated when none is asked for (those the data has).
 EVALUATION_SPLITS = (VAL_SPLIT, TEST_SPLIT)
@@ -45,13 +51,25 @@ class Run:
     svc: Pipeline | None = None
     feature_head: keras.Model | None = None
 
-    def scores(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Scores ``(n, 7)`` of raw uint8 images ``(n, 48, 48)``, preprocessed as in training."""
-        ds = pipeline.make_dataset(images, batch_size=batch_size,
-                                   equalize=self.config.get("equalize"))
-        return heads.predict_scores(self.model, ds, svc=self.svc, feature_head=self.feature_head,
-                                    feature_layer=self.config.get("feature_layer",
-                                                                  heads.FEATURE_LAYER))
+    def scores(self, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
+        """Scores ``(n, 7)`` of raw uint8 images ``(n, 48, 48)``, preprocessed as in training.
+
+        Equalisation (if the run used it) applies to the whole faces; the network (and its SVC or
+        feature head) then scores the views of ``tta`` (one of :data:`~fer_keras.tta.TTA_MODES`)
+        at its own input side, and the scores are averaged (:func:`fer_keras.tta.tta_scores`).
+        """
+        images = np.asarray(images)
+        if images.ndim == 4 and images.shape[-1] == 1:
+            images = images[..., 0]
+        images = pipeline.equalize_images(images, self.config.get("equalize"))
+        layer = self.config.get("feature_layer", heads.FEATURE_LAYER)
+
+        def score(view):
+            return heads.predict_scores(
+                self.model, pipeline.make_dataset(view, batch_size=batch_size), svc=self.svc,
+                feature_head=self.feature_head, feature_layer=layer)
+
+        return tta_scores(score, images, tta, model_input_size(self.model))
 
 
 def load_run(run_dir: str | os.PathLike) -> Run:
@@ -71,7 +89,8 @@ def load_run(run_dir: str | os.PathLike) -> Run:
         "features_from") else run_dir
     if not (network_dir / "best.keras").is_file():
         raise FileNotFoundError(f"{network_dir / 'best.keras'} is missing; did the run finish?")
-    model = load_model_file(network_dir / "best.keras")
+    model = load_model_file(network_dir / "best.keras",
+                            num_classes=len(data.class_names(config.get("merge_disgust", False))))
     svc_file = run_dir / "svc_head.json"
     svc = heads.load_svc(svc_file) if svc_file.is_file() else None
     feature_head = (load_model_file(run_dir / "head.keras", num_classes=None)
@@ -80,7 +99,8 @@ def load_run(run_dir: str | os.PathLike) -> Run:
 
 
 def evaluate_run(run: Run | str | os.PathLike, splits=None, *, dataset: dict | None = None,
-                 data_path=None, out: str | os.PathLike | None = None) -> dict[str, dict]:
+                 data_path=None, out: str | os.PathLike | None = None,
+                 tta: str = "none") -> dict[str, dict]:
     """Metrics of ``run`` on each of ``splits``; writes ``metrics_<split>.json`` and figures.
 
     Args:
@@ -89,10 +109,15 @@ def evaluate_run(run: Run | str | os.PathLike, splits=None, *, dataset: dict | N
         dataset: already loaded ``load_dataset`` output.
         data_path: data to read instead of the run's own ``config["data"]``.
         out: where to write the files (default: the run directory); ``False``-like to skip writing.
+        tta: test-time augmentation, one of :data:`~fer_keras.tta.TTA_MODES`; recorded as the
+            metrics' ``"tta"``, and in the file names (``metrics_<split>_tta-<mode>.json``) unless
+            ``"none"``, so results with and without TTA sit side by side.
 
     Returns:
         ``{split: classification_metrics(...)}``.
     """
+    if tta not in TTA_MODES:
+        raise ValueError(f"Unknown TTA mode. Expected one of {TTA_MODES}. Received: tta={tta!r}")
     run = run if isinstance(run, Run) else load_run(run)
     if dataset is None:
         dataset = data.load_dataset(data_path or run.config.get("data"))
@@ -103,27 +128,35 @@ def evaluate_run(run: Run | str | os.PathLike, splits=None, *, dataset: dict | N
         raise ValueError(f"The data has no {', '.join(missing) or 'evaluation'} rows; "
                          f"its splits: {', '.join(dataset)}.")
     out = run.run_dir if out is None else out
+    suffix = "" if tta == "none" else f"_tta-{tta}"
     results = {}
+    merged = run.config.get("merge_disgust", False)
+    names = data.class_names(merged)
     for split in splits:
         images, labels = dataset[split]
-        metrics = classification_metrics(labels, run.scores(images))
-        metrics.update(split=split, run_dir=str(run.run_dir), head=run.config.get("head"))
+        labels = data.merge_disgust(labels) if merged else labels
+        metrics = classification_metrics(labels, run.scores(images, tta=tta), names)
+        metrics.update(split=split, run_dir=str(run.run_dir), head=run.config.get("head"), tta=tta)
         results[split] = metrics
         if out:
-            _io.write_json(Path(out) / f"metrics_{split}.json", metrics)
-            title = f"{run.run_dir.name}: {split} accuracy {metrics['accuracy']:.3f}"
-            save_figure(plot_confusion_matrix(metrics["confusion_matrix"], title=title),
-                        Path(out) / f"confusion_{split}.png")
+            _io.write_json(Path(out) / f"metrics_{split}{suffix}.json", metrics)
+            title = f"{run.run_dir.name}: {_label(split, tta)} accuracy {metrics['accuracy']:.3f}"
+            save_figure(plot_confusion_matrix(metrics["confusion_matrix"], names, title=title),
+                        Path(out) / f"confusion_{split}{suffix}.png")
     return results
+
+
+def _label(split: str, tta: str) -> str:
+    return split if tta == "none" else f"{split} (TTA {tta})"
 
 
 def format_metrics(metrics: dict) -> str:
     """A plain-text report of one split's metrics."""
-    lines = [f"{metrics.get('split', '')}: n={metrics['n']}  accuracy={metrics['accuracy']:.4f}  "
+    label = _label(metrics.get("split", ""), metrics.get("tta", "none"))
+    lines = [f"{label}: n={metrics['n']}  accuracy={metrics['accuracy']:.4f}  "
              f"top-2={metrics['top2_accuracy']:.4f}  macro-F1={metrics['macro_f1']:.4f}",
              f"  {'class':<10}{'precision':>10}{'recall':>10}{'f1':>10}{'support':>9}"]
-    for name in CLASS_NAMES:
-        c = metrics["per_class"][name]
+    for name, c in metrics["per_class"].items():
         lines.append(f"  {name:<10}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}"
                      f"{c['support']:>9d}")
     return "\n".join(lines)
@@ -138,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="FER2013 CSV or PNG tree (default: the run's own data)")
     p.add_argument("--out", help="folder for metrics_<split>.json and confusion_<split>.png "
                                  "(default: the run directory)")
+    p.add_argument("--tta", default="none", choices=TTA_MODES,
+                   help="test-time augmentation: average the scores of the face and its mirror "
+                        "(flip) or of ten crops and their mirrors (tencrop); the files get a "
+                        "_tta-<mode> suffix (default: none)")
     return p
 
 
@@ -148,7 +185,7 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ModelFileError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    results = evaluate_run(run, args.split, data_path=args.data, out=args.out)
+    results = evaluate_run(run, args.split, data_path=args.data, out=args.out, tta=args.tta)
     for metrics in results.values():
         print(format_metrics(metrics))
     return 0

@@ -1,8 +1,13 @@
-"""tf.data pipelines over FER2013 arrays: shuffling, augmentation, equalisation, resizing.
+"""tf.data pipelines over FER2013 arrays: shuffling, augmentation, cropping, equalisation, resizing.
 
-Images stay uint8 48x48 in memory; augmentation, float conversion, resizing and grey→RGB happen per
-batch on the fly, so a 96x96x3 view of the whole set is never held in memory. Values stay raw 0-255:
-models rescale inside themselves, so a saved model takes raw pixels.
+Images stay uint8 48x48 in memory; augmentation, cropping, float conversion, resizing and grey→RGB
+happen per batch on the fly, so a 96x96x3 view of the whole set is never held in memory. Values stay
+raw 0-255: models rescale inside themselves, so a saved model takes raw pixels.
+
+A network trained on crops (``crop=40``, as the VGG of Khaireddin & Chen 2021) sees one random crop
+per image per epoch; its evaluation batches are center crops, and ``fer_keras.tta`` averages it
+over ten crops at test time. (Ten crops per image per training epoch would cost ten times as much
+per epoch on a CPU.)
 
 Example:
     >>> ds = make_dataset(x, y, batch_size=64, training=True, augment=True)  # doctest: +SKIP
@@ -18,7 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 #: Default augmentation: what the FER2013 literature uses, at strengths that keep a face a face.
-DEFAULT_AUGMENT = {"flip": True, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "shear": 0.0}
+#: ``resized_crop`` and ``erasing`` are off unless asked for (see :func:`augmentation`).
+DEFAULT_AUGMENT = {"flip": True, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "shear": 0.0,
+                   "resized_crop": None, "erasing": 0.0, "erasing_value": None}
 EQUALIZE_METHODS = (None, "hist", "clahe")
 
 
@@ -41,47 +48,136 @@ def equalize_images(images: np.ndarray, method: str | None = "hist", *, clip_lim
     return np.stack([clahe.apply(im) for im in images]) if len(images) else images
 
 
-def augmentation(config: dict | bool | None = True, seed: int = 0) -> keras.Sequential | None:
-    """Keras preprocessing layers for `config` (keys of `DEFAULT_AUGMENT`); None when off.
+def augmentation(config: dict | bool | None = True, seed: int = 0,
+                 crop: int | None = None) -> keras.Sequential | None:
+    """Keras preprocessing layers for `config` (keys of `DEFAULT_AUGMENT`) and a random `crop`.
 
     `rotation` is in degrees; `shift`, `zoom` and `shear` are fractions of the image size.
+    `resized_crop` is a range `[low, high]` of the area, relative to the image, of the region
+    zoomed to fill the image (as `torchvision.transforms.RandomResizedCrop(48, scale=...)`):
+    below 1 zooms in, above 1 zooms out (reflecting the border); height and width are scaled
+    independently, so the aspect ratio varies within `sqrt(low / high)` and its inverse.
+    `erasing` is the probability, per image, of random erasing (Zhong et al. 2017, with Keras's
+    `RandomErasing`): a rectangle of about 2-33% of the (cropped) image filled with
+    `erasing_value`, or with random values when it is None (Keras draws `255 * N(0, 1)` clipped
+    to 0-255). Erasing comes after the crop, as in the recipe of Khaireddin & Chen.
+    The crop takes a new position per image (`RandomCropEach`). Returns None when nothing is on.
     """
-    if not config:
-        return None
-    cfg = dict(DEFAULT_AUGMENT, **(config if isinstance(config, dict) else {}))
-    unknown = set(cfg) - set(DEFAULT_AUGMENT)
-    if unknown:
-        raise ValueError(f"Unknown augmentation keys {sorted(unknown)}. "
-                         f"Expected some of {sorted(DEFAULT_AUGMENT)}.")
+    cfg = {}
+    if config:
+        cfg = dict(DEFAULT_AUGMENT, **(config if isinstance(config, dict) else {}))
+        unknown = set(cfg) - set(DEFAULT_AUGMENT)
+        if unknown:
+            raise ValueError(f"Unknown augmentation keys {sorted(unknown)}. "
+                             f"Expected some of {sorted(DEFAULT_AUGMENT)}.")
+    # float32 whatever the global policy: under mixed_float16 RandomErasing fails (a float16
+    # range), and the network casts its input itself.
+    f32 = {"dtype": "float32"}
     layers = []
-    if cfg["flip"]:
-        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
-    if cfg["rotation"]:
+    if cfg.get("resized_crop"):
+        low, high = _area_range(cfg["resized_crop"])
+        side = (math.sqrt(low) - 1.0, math.sqrt(high) - 1.0)
+        layers.append(keras.layers.RandomZoom(side, side, fill_mode="reflect", seed=seed + 5,
+                                              name="resized_crop", **f32))
+    if cfg.get("flip"):
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed, **f32))
+    if cfg.get("rotation"):
         layers.append(keras.layers.RandomRotation(cfg["rotation"] / 360.0, fill_mode="reflect",
-                                                  seed=seed + 1))
-    if cfg["shift"]:
+                                                  seed=seed + 1, **f32))
+    if cfg.get("shift"):
         layers.append(keras.layers.RandomTranslation(cfg["shift"], cfg["shift"],
-                                                     fill_mode="reflect", seed=seed + 2))
-    if cfg["zoom"]:
-        layers.append(keras.layers.RandomZoom(cfg["zoom"], fill_mode="reflect", seed=seed + 3))
-    if cfg["shear"]:
+                                                     fill_mode="reflect", seed=seed + 2, **f32))
+    if cfg.get("zoom"):
+        layers.append(keras.layers.RandomZoom(cfg["zoom"], fill_mode="reflect", seed=seed + 3,
+                                              **f32))
+    if cfg.get("shear"):
         layers.append(keras.layers.RandomShear(x_factor=cfg["shear"], y_factor=cfg["shear"],
-                                               fill_mode="reflect", seed=seed + 4))
+                                               fill_mode="reflect", seed=seed + 4, **f32))
+    if crop:
+        layers.append(RandomCropEach(crop, seed=seed + 6, **f32))
+    if cfg.get("erasing"):
+        p = float(cfg["erasing"])
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"erasing is a probability in [0, 1]. Received: erasing={p}")
+        # factor=(p, p): a single number would draw each image's probability from [0, p].
+        layers.append(keras.layers.RandomErasing(factor=(p, p), scale=(0.02, 0.33),
+                                                 fill_value=cfg["erasing_value"],
+                                                 value_range=(0, 255), seed=seed + 7,
+                                                 name="random_erasing", **f32))
     return keras.Sequential(layers, name="augmentation") if layers else None
+
+
+def _area_range(value) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"resized_crop is a range [low, high] of areas, e.g. [0.8, 1.2]. "
+                         f"Received: resized_crop={value!r}") from None
+    if not 0.0 < low <= high <= 4.0:
+        raise ValueError(f"resized_crop needs 0 < low <= high <= 4. "
+                         f"Received: resized_crop={value!r}")
+    return low, high
+
+
+def center_crop(images, size: int):
+    """The central `size` x `size` window of a `(b, h, w, c)` batch, from `(h - size) // 2`."""
+    top, left = (images.shape[1] - size) // 2, (images.shape[2] - size) // 2
+    return images[:, top:top + size, left:left + size, :]
+
+
+@keras.saving.register_keras_serializable(package="fer_keras")
+class RandomCropEach(keras.layers.Layer):
+    """A random `size` x `size` crop at a new position for each image; the center crop in inference.
+
+    `keras.layers.RandomCrop` crops a whole batch at one position (and leaves the images whole in
+    inference), so every image of a batch would lose the same border. Written with TensorFlow ops,
+    for tf.data pipelines.
+
+    Example:
+        >>> RandomCropEach(40, seed=0)(images, training=True).shape  # doctest: +SKIP
+        TensorShape([64, 40, 40, 1])
+    """
+
+    def __init__(self, size: int, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.seed = int(size), seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=None):
+        h, w = images.shape[1], images.shape[2]
+        if not training:
+            return center_crop(images, self.size)
+        positions = keras.random.uniform((tf.shape(images)[0], 2), seed=self.generator)
+        starts = tf.cast(positions * [h - self.size + 1, w - self.size + 1], tf.int32)
+        window = tf.range(self.size)
+        rows = starts[:, :1] + window
+        cols = starts[:, 1:] + window
+        images = tf.gather(images, rows, axis=1, batch_dims=1)
+        return tf.gather(images, cols, axis=2, batch_dims=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.size, self.size, *input_shape[3:])
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "seed": self.seed}
 
 
 def make_dataset(images, labels=None, *, batch_size: int = 64, training: bool = False,
                  seed: int = 0, augment: dict | bool | None = None, equalize: str | None = None,
-                 image_size: int | None = None, channels: int = 1, num_classes: int | None = None,
-                 drop_remainder: bool = False) -> tf.data.Dataset:
+                 crop: int | None = None, image_size: int | None = None, channels: int = 1,
+                 num_classes: int | None = None, drop_remainder: bool = False) -> tf.data.Dataset:
     """A batched, prefetched `tf.data.Dataset` of float32 `(b, h, w, channels)` raw 0-255 images.
 
     Args:
         images: uint8 `(n, 48, 48)` (or `(n, 48, 48, 1)`).
         labels: int `(n,)`; None yields images only.
-        training: shuffle every epoch (seeded) and apply `augment`.
+        training: shuffle every epoch (seeded), apply `augment` and crop at random.
         augment: True for `DEFAULT_AUGMENT`, a dict to override it, None/False for none.
-        equalize: None, "hist" or "clahe" (see `equalize_images`).
+        equalize: None, "hist" or "clahe" (see `equalize_images`); applied to the whole images,
+            before any crop.
+        crop: side of square crops for a network trained on crops (e.g. 40): a random crop per
+            image when training (after the geometric augmentation, before random erasing), the
+            center crop otherwise. One crop per image per epoch, not ten.
         image_size: resize to `image_size` x `image_size` per batch (for ImageNet backbones).
         channels: 1, or 3 to repeat grey into RGB per batch.
         num_classes: when given, labels are one-hot float32 (for label smoothing / mixup).
@@ -93,18 +189,23 @@ def make_dataset(images, labels=None, *, batch_size: int = 64, training: bool = 
         raise ValueError(f"images must be (n, h, w). Received shape {images.shape}")
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3. Received: channels={channels}")
+    if crop is not None and not 1 <= crop <= min(images.shape[1:]):
+        raise ValueError(f"crop must be between 1 and the image side {min(images.shape[1:])}. "
+                         f"Received: crop={crop}")
     images = equalize_images(images, equalize)[..., None]
     tensors = images if labels is None else (images, np.asarray(labels, np.int64))
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if training:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    aug = augmentation(augment, seed) if training else None
+    aug = augmentation(augment, seed, crop) if training else None
 
     def prepare(x, y=None):
         x = tf.cast(x, tf.float32)
         if aug is not None:
             x = aug(x, training=True)
+        elif crop:
+            x = center_crop(x, crop)
         if image_size:
             x = tf.image.resize(x, (image_size, image_size))
         if channels == 3:

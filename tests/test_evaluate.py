@@ -1,14 +1,15 @@
-"""Evaluation of run directories, the metrics and the figures."""
+"""Evaluation of run directories, the metrics, the figures and test-time augmentation."""
 
 import json
 import os
 import subprocess
 import sys
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from conftest import make_fer_csv
+from conftest import make_fer_csv, make_images
 from matplotlib.figure import Figure
 
 from fer_keras import CLASS_NAMES, evaluate, train
@@ -18,6 +19,8 @@ from fer_keras.metrics import (
     plot_history,
     read_history,
 )
+from fer_keras.pipeline import equalize_images
+from fer_keras.tta import views
 
 TINY = {"model": "shallow_cnn", "model_options": {"filters": [4], "dense_units": 6},
         "epochs": 1, "batch_size": 8, "verbose": 0}
@@ -101,3 +104,32 @@ def test_cli_subprocess(trained, tmp_path):
                             capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "PublicTest: n=14" in result.stdout
+
+
+def test_main_tta_writes_its_own_files(trained, tmp_path, capsys):
+    csv_path, run_dir = trained
+    assert evaluate.main([str(run_dir), "--split", "PublicTest", "--data", csv_path,
+                          "--out", str(tmp_path), "--tta", "flip"]) == 0
+    assert "PublicTest (TTA flip): n=14" in capsys.readouterr().out
+    assert {p.name for p in tmp_path.iterdir()} == {"metrics_PublicTest_tta-flip.json",
+                                                    "confusion_PublicTest_tta-flip.png"}
+    metrics = json.loads((tmp_path / "metrics_PublicTest_tta-flip.json").read_text())
+    assert metrics["tta"] == "flip" and metrics["head"] == "svc" and metrics["n"] == 14
+    with pytest.raises(ValueError, match="Unknown TTA mode"):
+        evaluate.evaluate_run(run_dir, ["PublicTest"], out=False, tta="mirror")
+
+
+def test_run_scores_on_crops_of_a_crop_model(tmp_path):
+    inputs = keras.Input((40, 40, 1))
+    x = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(7, activation="softmax")(x))
+    run = evaluate.Run(tmp_path, {"equalize": "hist"}, model)
+    faces = make_images(5, seed=2)
+    equalized = equalize_images(faces, "hist")
+
+    def predict(view):
+        return keras.ops.convert_to_numpy(model(view[..., None].astype("float32")))
+
+    np.testing.assert_allclose(run.scores(faces), predict(equalized[:, 4:44, 4:44]), atol=1e-6)
+    ten = np.mean([predict(view) for view in views(equalized, "tencrop", 40)], axis=0)
+    np.testing.assert_allclose(run.scores(faces, tta="tencrop"), ten, atol=1e-6)

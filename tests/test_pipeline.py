@@ -1,10 +1,11 @@
-"""tf.data pipelines: shapes, seeding, augmentation, equalisation, resizing."""
+"""tf.data pipelines: shapes, seeding, augmentation, cropping, erasing, equalisation, resizing."""
 
 import numpy as np
 import pytest
 from conftest import make_images
 
 from fer_keras.pipeline import augmentation, equalize_images, make_dataset
+from fer_keras.tta import views
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +65,93 @@ def test_augmentation_config():
     assert any("shear" in n for n in names) and not any("zoom" in n for n in names)
     with pytest.raises(ValueError, match="Unknown augmentation keys"):
         augmentation({"blur": 1})
+
+
+def unshuffled(ds):
+    """Images of a training pipeline put back in input order: its labels are the image indices."""
+    images, ids = (np.concatenate(parts) for parts in zip(*batches(ds)))
+    return images[np.argsort(ids)][..., 0]
+
+
+NO_AUGMENT = {"flip": False, "shift": 0.0, "rotation": 0.0, "zoom": 0.0}
+
+
+def test_crop_per_image_seeded_and_centered_in_evaluation(arrays):
+    x, _ = arrays
+    ids = np.arange(len(x))
+
+    def crops(seed):
+        return make_dataset(x, ids, batch_size=8, training=True, seed=seed, crop=40)
+
+    assert [b[0].shape for b in batches(crops(1))] == [(8, 40, 40, 1)] * 2 + [(4, 40, 40, 1)]
+    ds = crops(1)
+    same, next_epoch = unshuffled(ds), unshuffled(ds)
+    np.testing.assert_array_equal(unshuffled(crops(1)), same)
+    assert not np.array_equal(same, unshuffled(crops(2)))
+    assert not np.array_equal(same, next_epoch)
+    # Without other augmentation every crop is a window of its own image, at its own position.
+    offsets = set()
+    for crop, image in zip(same, x):
+        found = [(r, c) for r in range(9) for c in range(9)
+                 if np.array_equal(image[r:r + 40, c:c + 40], crop)]
+        assert found
+        offsets.update(found)
+    assert len(offsets) > 5
+    center = next(iter(make_dataset(x, ids, batch_size=20, crop=40)))[0].numpy()[..., 0]
+    np.testing.assert_array_equal(center, views(x, "none", 40)[0])
+    with pytest.raises(ValueError, match="crop must be between 1 and the image side 48"):
+        make_dataset(x, ids, crop=49)
+
+
+def test_crop_with_full_augmentation(arrays):
+    x, y = arrays
+    augment = {"resized_crop": [0.8, 1.2], "shift": 0.2, "erasing": 0.5}
+    img, lab = batches(make_dataset(x, y, batch_size=20, training=True, seed=1, crop=40,
+                                    augment=augment, image_size=96, channels=3))[0]
+    assert img.shape == (20, 96, 96, 3) and np.isfinite(img).all()
+    assert img.min() >= 0 and img.max() <= 255
+
+
+def test_erasing(arrays):
+    x, _ = arrays
+    ids = np.arange(len(x))
+
+    def erased(p, value=None):
+        ds = make_dataset(x, ids, batch_size=8, training=True, seed=4,
+                          augment={**NO_AUGMENT, "erasing": p, "erasing_value": value})
+        return unshuffled(ds)
+
+    np.testing.assert_array_equal(erased(0.0), x)
+    out = erased(1.0)
+    for image, original in zip(out, x):
+        rows, cols = np.nonzero(image != original)
+        assert len(rows)
+        area = (np.ptp(rows) + 1) * (np.ptp(cols) + 1)
+        assert area < 0.36 * 48 * 48  # one rectangle of at most ~1/3 of the image
+    black = erased(1.0, value=0)
+    changed = black != x
+    assert changed.any(axis=(1, 2)).all() and (black[changed] == 0).all()
+    with pytest.raises(ValueError, match="erasing is a probability"):
+        augmentation({"erasing": 1.5})
+
+
+def test_resized_crop_zooms_in_below_one():
+    square = np.zeros((4, 48, 48), np.uint8)
+    square[:, 12:36, 12:36] = 255
+    zoom_in = {**NO_AUGMENT, "resized_crop": [0.25, 0.25]}
+    out = next(iter(make_dataset(square, None, batch_size=4, training=True, augment=zoom_in)))
+    assert (out.numpy() > 127).mean() > 0.9  # the central quarter fills the image
+    with pytest.raises(ValueError, match="resized_crop is a range"):
+        augmentation({"resized_crop": 0.8})
+    with pytest.raises(ValueError, match="0 < low <= high <= 4"):
+        augmentation({"resized_crop": [0.0, 1.2]})
+
+
+def test_augmentation_order():
+    names = [layer.name for layer in augmentation({"erasing": 0.5, "resized_crop": [0.8, 1.2]},
+                                                  crop=40).layers]
+    assert names[0] == "resized_crop" and names[-1] == "random_erasing"
+    assert names[-2].startswith("random_crop_each")
+    assert [layer.name for layer in augmentation(None, crop=40).layers][0].startswith(
+        "random_crop_each")
+    assert augmentation(None) is None

@@ -1,0 +1,102 @@
+"""Test-time augmentation: the views, their averaging and the model's view size."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import make_images
+
+from fer_keras.tta import TTA_MODES, model_input_size, tta_scores, views
+
+
+@pytest.fixture(scope="module")
+def images():
+    return make_images(3, seed=5)
+
+
+def test_views_are_the_crops_and_their_mirrors(images):
+    tl, tr, bl, br, center, *mirrors = views(images, "tencrop", 40)
+    for crop, expected in zip([tl, tr, bl, br, center],
+                              [images[:, :40, :40], images[:, :40, 8:], images[:, 8:, :40],
+                               images[:, 8:, 8:], images[:, 4:44, 4:44]]):
+        assert crop.shape == (3, 40, 40) and crop.dtype == np.uint8
+        np.testing.assert_array_equal(crop, expected)
+    for mirror, crop in zip(mirrors, [tl, tr, bl, br, center]):
+        np.testing.assert_array_equal(mirror, crop[:, :, ::-1])
+    (none,) = views(images, "none", 40)
+    np.testing.assert_array_equal(none, center)
+    flip = views(images[..., None], "flip", 40)
+    np.testing.assert_array_equal(flip[0], center)
+    np.testing.assert_array_equal(flip[1], center[:, :, ::-1])
+
+
+def test_full_size_views(images):
+    (whole,) = views(images, "none", 48)
+    np.testing.assert_array_equal(whole, images)
+    ten = views(images, "tencrop", 48)
+    assert len(ten) == 10
+    for view in ten[:5]:
+        np.testing.assert_array_equal(view, images)
+    for view in ten[5:]:
+        np.testing.assert_array_equal(view, images[:, :, ::-1])
+
+
+def test_views_errors(images):
+    with pytest.raises(ValueError, match="Expected one of \\('none', 'flip', 'tencrop'\\)"):
+        views(images, "fivecrop", 40)
+    with pytest.raises(ValueError, match="size must be between 1 and the image side 48"):
+        views(images, "none", 96)
+    assert TTA_MODES == ("none", "flip", "tencrop")
+
+
+@pytest.mark.parametrize("mode", TTA_MODES)
+def test_constant_scores_average_to_themselves(images, mode):
+    constant = np.array([0.1, 0.2, 0.3, 0.1, 0.1, 0.1, 0.1], np.float32)
+    seen = []
+
+    def score_fn(view):
+        seen.append(view.shape)
+        return np.tile(constant, (len(view), 1))
+
+    scores = tta_scores(score_fn, images, mode, 40)
+    np.testing.assert_array_equal(scores, np.tile(constant, (3, 1)))
+    assert scores.dtype == np.float32
+    assert seen == [(3, 40, 40)] * {"none": 1, "flip": 2, "tencrop": 10}[mode]
+
+
+def _mean_pixel_model(side):
+    # A softmax of the mean pixel: a mirror image has the same mean, so the model is flip-invariant.
+    inputs = keras.Input((side, side, 1))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    outputs = keras.layers.Dense(7, activation="softmax",
+                                 kernel_initializer=keras.initializers.RandomNormal(seed=0),
+                                 bias_initializer=keras.initializers.RandomNormal(seed=1))(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_flip_invariant_model(images):
+    model = _mean_pixel_model(40)
+
+    def score(view):
+        return keras.ops.convert_to_numpy(model(view[..., None].astype("float32")))
+
+    none, flip, ten = (tta_scores(score, images, mode, 40) for mode in TTA_MODES)
+    np.testing.assert_allclose(flip, none, atol=1e-6)
+    five = np.mean([score(view) for view in views(images, "tencrop", 40)[:5]], axis=0)
+    np.testing.assert_allclose(ten, five, atol=1e-6)
+    assert not np.allclose(ten, none, atol=1e-6)
+    whole = _mean_pixel_model(48)
+    assert model_input_size(whole) == 48
+
+    def score48(view):
+        return keras.ops.convert_to_numpy(whole(view[..., None].astype("float32")))
+
+    np.testing.assert_allclose(tta_scores(score48, images, "tencrop", 48),
+                               tta_scores(score48, images, "flip", 48), atol=1e-6)
+
+
+@pytest.mark.parametrize("shape, size", [((40, 40, 1), 40), ((48, 48, 1), 48),
+                                         ((96, 96, 3), 48), ((None, None, 1), 48)])
+def test_model_input_size(shape, size):
+    inputs = keras.Input(shape)
+    model = keras.Model(inputs, keras.layers.Identity()(inputs))
+    assert model_input_size(model) == size
