@@ -5,8 +5,9 @@ file format, bit depth or channels, so the detectors and the crops only ever see
 Detectors return boxes ``(x, y, w, h)`` in the coordinates of the image they were given; an image
 larger than ``max_side`` is searched on a downscaled copy and the boxes are scaled back.
 
-- :class:`HaarFaceDetector`: OpenCV's frontal-face Haar cascade, which ships inside the OpenCV
-  wheel (``cv2.data.haarcascades``), so nothing is downloaded. OpenCV 5 no longer ships it.
+- :class:`HaarFaceDetector`: OpenCV's frontal-face Haar cascade, each face confirmed by a second
+  cascade; both ship inside the OpenCV wheel (``cv2.data.haarcascades``), so nothing is
+  downloaded. OpenCV 5 no longer ships them.
 - :class:`YuNetFaceDetector`: OpenCV's DNN face detector ``cv2.FaceDetectorYN`` with a YuNet
   ``.onnx`` file the user supplies (more robust to pose and light than the cascade).
 - :class:`SSDFaceDetector`: any OpenCV-DNN SSD face model with a ``(1, 1, N, 7)`` output, e.g. the
@@ -142,32 +143,39 @@ class FaceDetector:
 
 
 class HaarFaceDetector(FaceDetector):
-    """OpenCV's Haar cascade (``cv2.CascadeClassifier.detectMultiScale``); scores are the number
-    of neighbouring windows merged into each face.
+    """OpenCV's Haar cascade (``cv2.CascadeClassifier.detectMultiScale``), each face confirmed by
+    a second cascade; scores are the number of neighbouring windows merged into each face.
+
+    The first cascade alone cannot tell textures from faces by its neighbour count: on coins,
+    cloth, wood grain and enlarged photos it gathers as many neighbours (up to 26) as small real
+    faces do, so a face is kept only when OpenCV's ``frontalface_alt`` cascade, run on the box
+    and a margin around it, also fires ``min_check_hits`` times near the box's size (real faces:
+    8 to 90 hits, mostly tens; textures in scikit-image's photos: 0 to 6). With that check, few
+    neighbours suffice, and the coarser ``scale_factor`` 1.2 searches about 40% faster while
+    finding more faces than 8 neighbours at 1.1 did.
 
     Args:
         cascade: a file name in ``cv2.data.haarcascades`` or a path to a cascade XML file.
-        scale_factor, min_neighbors: as in ``detectMultiScale``; OpenCV's usual 5 neighbours let
-            textures such as wood grain through (seen at 6), real faces gather tens.
+        scale_factor, min_neighbors: as in ``detectMultiScale``.
+        check_cascade: the confirming cascade (a name or path as ``cascade``); ``None`` keeps
+            every face of the first cascade.
+        min_check_hits: raw windows of ``check_cascade`` needed to keep a face.
         min_size, max_side: see :class:`FaceDetector`.
     """
 
     def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", *,
-                 scale_factor: float = 1.1, min_neighbors: int = 8, min_size: int = 30,
-                 max_side: int = 1280):
+                 scale_factor: float = 1.2, min_neighbors: int = 2,
+                 check_cascade: str | None = "haarcascade_frontalface_alt.xml",
+                 min_check_hits: int = 8, min_size: int = 30, max_side: int = 1280):
         super().__init__(min_size=min_size, max_side=max_side)
         if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
             raise RuntimeError(f"OpenCV {cv2.__version__} has no Haar cascades (OpenCV 5 dropped "
                                "them): install 'opencv-python-headless<5', or pass a YuNet .onnx "
                                "face model as the detector.")
-        path = Path(cascade)
-        if not path.is_file():
-            path = Path(cv2.data.haarcascades) / cascade
-        self.classifier = cv2.CascadeClassifier(str(path))
-        if self.classifier.empty():
-            raise FileNotFoundError(f"Cannot load the Haar cascade {cascade!r} (looked in "
-                                    f"{cv2.data.haarcascades} too).")
+        self.classifier = _load_cascade(cascade)
+        self.checker = _load_cascade(check_cascade) if check_cascade else None
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
+        self.min_check_hits = min_check_hits
 
     def _detect(self, image, min_size):
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -176,7 +184,37 @@ class HaarFaceDetector(FaceDetector):
         boxes, neighbours = self.classifier.detectMultiScale2(
             grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
             minSize=(side, side))
+        boxes, neighbours = np.reshape(boxes, (-1, 4)), np.reshape(neighbours, -1)
+        if self.checker is not None and len(boxes):
+            keep = [self.check_hits(grey, box) >= self.min_check_hits for box in boxes]
+            boxes, neighbours = boxes[keep], neighbours[keep]
         return boxes, neighbours
+
+    def check_hits(self, grey: np.ndarray, box, face: int = 48, margin: float = 0.25) -> int:
+        """Raw windows of ``check_cascade`` about the size of ``box`` around it, on a copy
+        scaled so that the box is ``face`` pixels wide."""
+        x, y, w, h = box
+        side = max(1, round(w * (1 + 2 * margin)))
+        patch = cv2.getRectSubPix(grey, (side, side), (x + w / 2 - 0.5, y + h / 2 - 0.5))
+        size = round(face * (1 + 2 * margin))
+        patch = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA if side > size
+                           else cv2.INTER_LINEAR)
+        # minNeighbors=0: every window that passes, ungrouped; sizes within 0.7-1.4x the box
+        hits = self.checker.detectMultiScale(patch, scaleFactor=1.05, minNeighbors=0,
+                                             minSize=(int(face * 0.7),) * 2,
+                                             maxSize=(int(face * 1.4),) * 2)
+        return len(hits)
+
+
+def _load_cascade(cascade: str) -> cv2.CascadeClassifier:
+    path = Path(cascade)
+    if not path.is_file():
+        path = Path(cv2.data.haarcascades) / cascade
+    classifier = cv2.CascadeClassifier(str(path))
+    if classifier.empty():
+        raise FileNotFoundError(f"Cannot load the Haar cascade {cascade!r} (looked in "
+                                f"{cv2.data.haarcascades} too).")
+    return classifier
 
 
 class YuNetFaceDetector(FaceDetector):

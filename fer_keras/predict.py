@@ -104,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 description=__doc__.split("\n")[0])
     p.add_argument("paths", nargs="*", metavar="PATH", help="images, folders (searched "
                    "recursively) and videos")
-    p.add_argument("--model", help="run directory or .keras file (needed until a default model "
-                   "ships with fer_keras)")
+    p.add_argument("--model", help="run directory or .keras file (default: the cpu_fast model "
+                   "packaged with fer_keras)")
     p.add_argument("--out", help="folder for annotated images, and per video an annotated .mp4 "
                                  "and a per-frame .csv")
     p.add_argument("--json", help="write every result to this JSON file")

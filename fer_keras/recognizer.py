@@ -33,14 +33,14 @@ from fer_keras.faces import (
     read_image,
     to_grey,
 )
+from fer_keras.pretrained import pretrained_dir
 from fer_keras.saving import load_model_file
 
 
 def default_model() -> Path:
-    """The model used when none is given; none ships with the package yet."""
-    raise FileNotFoundError("No default emotion model ships with fer_keras yet: pass a run "
-                            "directory (models/<model>_<head>_<timestamp>) or a .keras file, "
-                            "e.g. EmotionRecognizer('models/...') or --model models/...")
+    """The model used when none is given: the one packaged with fer_keras (``cpu_fast``, see
+    :mod:`fer_keras.pretrained`), a run directory inside the installed package."""
+    return pretrained_dir()
 
 
 @dataclass
@@ -76,7 +76,9 @@ class EmotionRecognizer:
         margin: fraction of the face box added on each side before cropping.
         min_face: smallest face side in pixels; ``max_side``: larger images are searched downscaled.
         batch_size: faces per model call.
-        **detector_options: further arguments of the detector class.
+        **detector_options: further arguments of the detector class (for ``"haar"``:
+            ``scale_factor``, ``min_neighbors``, ``check_cascade``, ``min_check_hits`` of
+            ``fer_keras.faces.HaarFaceDetector``).
 
     Each face is a dict: ``box`` ``[x, y, w, h]`` in image pixels, ``detection_score``, ``emotion``
     (the top one), ``probability`` (its probability), ``emotions`` (the probability of each of

@@ -108,6 +108,80 @@ def test_every_face_of_a_group_photo(recognizer, astronaut):
         assert near(face["box"], expected), (face["box"], expected)
 
 
+GRID_SCALES = (0.5, 0.65, 0.8, 1.0, 1.15, 1.3)  # faces of 48 to 124 pixels
+
+
+def face_grid(astronaut, scales=GRID_SCALES):
+    """A 1800x700 BGR mosaic: the astronaut's head at each of ``scales`` (every other one
+    mirrored), side by side on an enlarged chelsea; returns it and each patch as x, y, w, h."""
+    canvas = cv2.resize(skdata.chelsea()[..., ::-1], (1800, 700), interpolation=cv2.INTER_CUBIC)
+    patches, x = [], 10
+    for k, scale in enumerate(scales):
+        patch = face_patch(astronaut, scale)[:, ::-1 if k % 2 else 1]
+        y = 10 + 60 * (k % 3)
+        canvas[y:y + patch.shape[0], x:x + patch.shape[1]] = patch
+        patches.append((x, y, patch.shape[1], patch.shape[0]))
+        x += patch.shape[1] + 20
+    return canvas, patches
+
+
+def enlarged(image, width, height):
+    """``image`` blown up as a phone-camera photo would be (as in benchmarks/bench_predict.py)."""
+    return cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+def test_every_face_of_a_mosaic_is_found(recognizer, astronaut):
+    photo, patches = face_grid(astronaut)
+    found = recognizer.detect(photo)
+    assert len(found) == len(GRID_SCALES)
+    owners = []
+    for face in found:
+        x, y, w, h = face["box"]
+        cx, cy = x + w / 2, y + h / 2
+        owners += [k for k, (px, py, pw, ph) in enumerate(patches)
+                   if px <= cx < px + pw and py <= cy < py + ph]
+    assert sorted(owners) == list(range(len(GRID_SCALES)))  # one face in each patch
+
+
+def test_enlarged_mosaics_of_the_benchmark(recognizer, astronaut):
+    # Upscaled smooth areas (the suit, the grey backdrop) once passed for faces: 3 on this photo.
+    big = recognizer.detect(enlarged(astronaut, 3000, 3000), channel_order="rgb")
+    assert len(big) == 1 and near(big[0]["box"], np.multiply(ASTRONAUT_FACE, 3000 / 512))
+    assert len(recognizer.detect(enlarged(group_photo(astronaut), 4000, 2400))) == 3
+
+
+def test_no_face_in_photos_without_faces(recognizer):
+    photos = [skdata.coffee(), skdata.chelsea(), skdata.rocket(), skdata.camera(),
+              skdata.coins(), skdata.brick(), enlarged(skdata.coffee(), 4000, 2400)]
+    assert [len(f) for f in recognizer.detect_many(photos, "rgb")] == [0] * len(photos)
+
+
+def test_most_sample_faces_and_no_other_patch(recognizer):
+    """scikit-image's LFW subset: 100 faces (25x25, tightly cropped, some turned or tilted), then
+    100 patches of other things, in mosaics of 144-pixel tiles (97 faces found when written, 94
+    with the former defaults: Haar alone, min_neighbors=8, scale_factor=1.1)."""
+    lfw = np.rint(skdata.lfw_subset() * 255).astype(np.uint8)
+    tiles = np.pad([cv2.resize(im, (96, 96), interpolation=cv2.INTER_CUBIC) for im in lfw],
+                   ((0, 0), (24, 24), (24, 24)), constant_values=128)
+    mosaics = [np.vstack([np.hstack(row) for row in part.reshape(10, 10, 144, 144)])
+               for part in (tiles[:100], tiles[100:])]
+    faces, others = recognizer.detect_many(mosaics)
+    cells = {((y + h // 2) // 144, (x + w // 2) // 144) for x, y, w, h in
+             (f["box"] for f in faces)}
+    assert len(cells) == len(faces) >= 96  # one box per tile at most
+    assert others == []
+
+
+def test_haar_settings_and_its_check(run_dir):
+    former = EmotionRecognizer(run_dir, scale_factor=1.1, min_neighbors=8, check_cascade=None)
+    detector = former.detector
+    assert (detector.scale_factor, detector.min_neighbors, detector.checker) == (1.1, 8, None)
+    assert len(detector(skdata.coins())[0]) == 3  # coins' heads pass the first cascade alone
+    assert len(faces.HaarFaceDetector()(skdata.coins())[0]) == 0
+    with pytest.raises(FileNotFoundError, match="Cannot load the Haar cascade"):
+        faces.HaarFaceDetector(check_cascade="no_such_cascade.xml")
+
+
 def test_the_same_face_in_every_pixel_format(recognizer, astronaut):
     rgba = np.dstack([astronaut, np.full(astronaut.shape[:2], 255, np.uint8)])
     variants = {"rgb": (astronaut, "rgb"), "bgr": (astronaut[..., ::-1], "bgr"),
@@ -239,8 +313,7 @@ def test_cli_video(run_dir, astronaut, tmp_path):
 
 def test_cli_usage_errors(tmp_path, capsys):
     assert predict.main([str(tmp_path), "--model", str(tmp_path / "nope")]) == 2
-    assert predict.main([str(tmp_path)]) == 2
-    assert "No default emotion model" in capsys.readouterr().err
+    assert "nope" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         predict.main(["--model", str(tmp_path)])  # nothing to analyse
 
@@ -281,3 +354,30 @@ def test_crops_outside_the_image_repeat_its_border():
     crops = faces.crop_faces(grey, np.array([[0, 0, 4, 4], [6, 6, 4, 4]]), margin=0.5, size=8)
     assert crops.shape == (2, 8, 8) and crops.dtype == np.uint8
     assert crops[0, 0, 0] == grey[0, 0] and crops[1, -1, -1] == grey[-1, -1]
+
+
+def test_packaged_model_works_out_of_the_box(astronaut):
+    from fer_keras import pretrained
+    assert (pretrained.pretrained_dir() / "best.keras").stat().st_size <= pretrained.MAX_BYTES
+    faces = EmotionRecognizer().detect(astronaut)
+    assert len(faces) == 1 and faces[0]["emotion"] in CLASS_NAMES
+
+
+def test_package_run_strips_the_optimizer(tmp_path):
+    from fer_keras import pretrained
+    run_dir = make_run(tmp_path / "runs", head="softmax")
+    model = keras.saving.load_model(run_dir / "best.keras")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    model.fit(np.zeros((2, 48, 48, 1)), np.array([0, 1]), verbose=0)
+    model.save(run_dir / "best.keras")
+    (run_dir / "metrics.json").write_text(json.dumps({"PublicTest": {"accuracy": 0.5}}))
+    with pytest.raises(ValueError, match="SVC"):
+        pretrained.package_run(make_run(tmp_path / "svc"), "svc", root=tmp_path)
+    target = pretrained.package_run(run_dir, "tiny", root=tmp_path)
+    assert sorted(p.name for p in target.iterdir()) == ["best.keras", "config.json",
+                                                         "metrics.json"]
+    assert (target / "best.keras").stat().st_size < (run_dir / "best.keras").stat().st_size
+    recognizer = EmotionRecognizer(target)
+    assert recognizer.config["packaged_from"] == run_dir.name
+    with pytest.raises(FileNotFoundError, match="No packaged model"):
+        pretrained.pretrained_dir("missing")
