@@ -17,9 +17,9 @@ from fer_keras import _io, data, distribute, heads, pipeline
 from fer_keras.models import build_model, get_spec
 from fer_keras.resume import EpochBackup, RunBackup, callback_state, restore_callback
 from fer_keras.runs import BestCheckpoint, TimeBudget, trainable_layer_names
+from fer_keras.schedules import SCHEDULES, BudgetedSchedule, make_schedule  # noqa: F401
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_nesterov", "adagrad", "rmsprop")
-SCHEDULES = ("plateau", "constant", "step", "cosine", "onecycle")
 
 
 def make_optimizer(name: str, learning_rate, weight_decay: float | None = None
@@ -42,64 +42,9 @@ def make_optimizer(name: str, learning_rate, weight_decay: float | None = None
             "rmsprop": keras.optimizers.RMSprop}[name](learning_rate, **kwargs)
 
 
-def make_schedule(name: str, learning_rate: float, total_steps: int):
-    """The learning rate of schedule ``name`` (one of :data:`SCHEDULES`) over ``total_steps``.
-
-    ``constant`` and ``plateau`` return the number (``plateau`` is driven by ReduceLROnPlateau on
-    PublicTest accuracy); ``step`` divides by 10 at 50% and 75% of the steps; ``cosine`` decays to
-    zero; ``onecycle`` warms up linearly from ``learning_rate / 25`` for the first 25% of the steps
-    and then decays to zero along a cosine (Smith & Topin 2017, as fastai's ``fit_one_cycle``).
-    """
-    total_steps = max(int(total_steps), 1)
-    if name in ("constant", "plateau"):
-        return learning_rate
-    if name == "step":
-        # PiecewiseConstantDecay switches after a boundary: step b + 1 is the first at the new rate
-        bounds = sorted({max(0, total_steps // 2 - 1), max(1, 3 * total_steps // 4 - 1)})
-        values = [learning_rate * 0.1 ** i for i in range(len(bounds) + 1)]
-        return keras.optimizers.schedules.PiecewiseConstantDecay(bounds, values)
-    if name == "cosine":
-        return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
-    if name == "onecycle":
-        warmup = max(1, total_steps // 4)
-        return keras.optimizers.schedules.CosineDecay(
-            learning_rate / 25, total_steps - warmup, warmup_target=learning_rate,
-            warmup_steps=warmup)
-    raise ValueError(f"Unknown schedule {name!r}. Accepted values: {SCHEDULES}.")
-
-
 def network_head(head: str) -> str:
     """The head the network is trained with: the SVC is fitted afterwards on a softmax network."""
     return "l2svm" if head == "l2svm" else "softmax"
-
-
-@keras.saving.register_keras_serializable(package="fer_keras")
-class BudgetedSchedule(keras.optimizers.schedules.LearningRateSchedule):
-    """A step-based schedule that also runs on the clock: it is at step ``max(step, f * total)``
-    for the fraction ``f`` of the time budget spent (set by :class:`BudgetClock`).
-
-    So a schedule that decays to zero over ``total_steps`` also reaches its end when a
-    ``--max-minutes`` budget runs out first (a slow or busy machine), instead of being cut off at
-    a high learning rate. When the epochs run out first, it is exactly the step-based schedule.
-    """
-
-    def __init__(self, schedule, total_steps: int):
-        self.schedule = schedule
-        self.total_steps = int(total_steps)
-        self.time_fraction = keras.Variable(0.0, trainable=False, name="time_fraction")
-
-    def __call__(self, step):
-        clock_step = keras.ops.cast(self.time_fraction * self.total_steps, "int64")
-        return self.schedule(keras.ops.maximum(keras.ops.cast(step, "int64"), clock_step))
-
-    def get_config(self):
-        return {"schedule": keras.saving.serialize_keras_object(self.schedule),
-                "total_steps": self.total_steps}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(keras.saving.deserialize_keras_object(config["schedule"]),
-                   config["total_steps"])
 
 
 class BudgetClock(keras.callbacks.Callback):
@@ -115,6 +60,19 @@ class BudgetClock(keras.callbacks.Callback):
         horizon = self.budget.max_seconds - self.budget.longest_epoch
         horizon = horizon if horizon > 0 else self.budget.max_seconds
         self.schedule.time_fraction.assign(min(1.0, self.budget.spent / horizon))
+
+
+class FitClock(keras.callbacks.Callback):
+    """Adds ``fit_minutes`` (training time so far, resumed processes included) to the epoch logs,
+    so ``history.csv`` gives accuracy against training time."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock = clock
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["fit_minutes"] = round(self.clock() / 60, 3)
 
 
 def _compile(model, cfg, learning_rate, decay_steps, budget=None):
@@ -161,8 +119,10 @@ def fit_phases(cfg, run_dir, strategy, train_data, val_data, backup: RunBackup,
     spec = get_spec(cfg["model"])
     global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
     with strategy.scope():
-        model = build_model(cfg["model"], **cfg["model_options"],
-                            head=network_head(cfg["head"]))
+        side = cfg["crop"] or 48
+        model = build_model(cfg["model"], input_shape=(side, side, 1),
+                            num_classes=len(data.class_names(cfg["merge_disgust"])),
+                            **cfg["model_options"], head=network_head(cfg["head"]))
     lines = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))
     _io.write_text(run_dir / "summary.txt", "\n".join(lines) + "\n")
@@ -170,9 +130,9 @@ def fit_phases(cfg, run_dir, strategy, train_data, val_data, backup: RunBackup,
     (x_train, y_train), (x_val, y_val) = train_data, val_data
     train_ds = distribute.shard(pipeline.make_dataset(
         x_train, y_train, batch_size=global_batch, training=True, seed=cfg["seed"],
-        augment=cfg["augment"], equalize=cfg["equalize"]))
+        augment=cfg["augment"], equalize=cfg["equalize"], crop=cfg["crop"]))
     val_ds = distribute.shard(pipeline.make_dataset(x_val, y_val, batch_size=256,
-                                                    equalize=cfg["equalize"]))
+                                                    equalize=cfg["equalize"], crop=cfg["crop"]))
     distribute.fix_multiworker_fit(model, strategy, train_ds)
     # shuffle=False: the pipeline already reshuffles every epoch with the run's seed.
     fit_kwargs = {"validation_data": val_ds, "verbose": cfg["verbose"], "shuffle": False,
@@ -218,7 +178,7 @@ def fit_phases(cfg, run_dir, strategy, train_data, val_data, backup: RunBackup,
             stateful = [checkpoint, budget, *_phase_callbacks(cfg)]
             # Order matters: replicas agree before anything is saved; ReduceLROnPlateau adds
             # "learning_rate" to the logs before the CSV logger writes them; the backup is last.
-            callbacks = [*replica_sync, *clocks, *stateful,
+            callbacks = [*replica_sync, *clocks, *stateful, FitClock(clock),
                          keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
                          EpochBackup(backup, {"phase": number, "first_epoch": first,
                                               "last_epoch": first + epochs, "phases": phases},

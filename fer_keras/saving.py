@@ -17,7 +17,7 @@ from pathlib import Path
 
 import keras
 
-from fer_keras import heads, models  # noqa: F401  (registers the custom layers and losses)
+from fer_keras import heads, models, schedules  # noqa: F401  (registers custom Keras objects)
 from fer_keras._io import ModelFileError
 
 __all__ = ["ModelFileError", "load_model_file"]

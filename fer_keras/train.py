@@ -31,7 +31,7 @@ from pathlib import Path
 
 import keras
 
-from fer_keras import VAL_SPLIT, _io, data, distribute, heads, pipeline, recipes
+from fer_keras import VAL_SPLIT, _io, data, distribute, heads, pipeline, recipes, tta
 from fer_keras.fitting import OPTIMIZERS, SCHEDULES, fit_phases, make_optimizer
 from fer_keras.metrics import (
     classification_metrics,
@@ -59,6 +59,7 @@ DEFAULTS = {
     "model_options": {}, "feature_layer": heads.FEATURE_LAYER, "svc_kind": "svc",
     "svc_kernel": "rbf", "svc_c": 1.0, "max_minutes": None, "verbose": 2, "strategy": "auto",
     "label_smoothing": 0.0, "weight_decay": None, "jit_compile": False, "recipe": None,
+    "crop": None, "tta": "none", "merge_disgust": False,
 }
 #: Keys ``config.json`` adds on top of the config; ignored when it is replayed.
 META_KEYS = ("versions", "run_dir", "data_sizes", "phases", "status", "fit_seconds", "replicas",
@@ -81,7 +82,8 @@ def resolve_config(config: dict | None = None, **overrides) -> dict:
                          f"options: {', '.join(sorted(accepted))}.")
     for key, choices in (("head", heads.HEADS), ("optimizer", OPTIMIZERS),
                          ("svc_kind", heads.SVC_KINDS), ("equalize", pipeline.EQUALIZE_METHODS),
-                         ("schedule", SCHEDULES), ("strategy", distribute.STRATEGIES)):
+                         ("schedule", SCHEDULES), ("strategy", distribute.STRATEGIES),
+                         ("tta", tta.TTA_MODES)):
         if cfg[key] not in choices:
             raise ValueError(f"Unknown {key} {cfg[key]!r}. Accepted values: {choices}.")
     if cfg["epochs"] < 1:
@@ -149,6 +151,8 @@ def _dataset(cfg, dataset):
 def _run(cfg, meta, run_dir, dataset, strategy, resuming=False) -> Path:
     x_train, y_train = data.subset(*data.train_split(dataset), cfg["subset"], cfg["seed"])
     x_val, y_val = dataset[VAL_SPLIT]
+    if cfg["merge_disgust"]:
+        y_train, y_val = data.merge_disgust(y_train), data.merge_disgust(y_val)
     meta.update(status="running", replicas=strategy.num_replicas_in_sync,
                 global_batch_size=cfg["batch_size"] * strategy.num_replicas_in_sync,
                 data_sizes={"Training": int(len(y_train)), VAL_SPLIT: int(len(y_val))})
@@ -179,22 +183,36 @@ def _run(cfg, meta, run_dir, dataset, strategy, resuming=False) -> Path:
 
 def _score(cfg, run_dir, phases, fit_seconds, train_data, val_data):
     (x_train, y_train), (x_val, y_val) = train_data, val_data
-    model = load_model_file(run_dir / "best.keras")
-    val_ds = pipeline.make_dataset(x_val, batch_size=256, equalize=cfg["equalize"])
+    names = data.class_names(cfg["merge_disgust"])
+    model = load_model_file(run_dir / "best.keras", num_classes=len(names))
+
+    def dataset(images):  # evaluation view: equalised like training, center-cropped if cropped
+        return pipeline.make_dataset(images, batch_size=256, equalize=cfg["equalize"],
+                                     crop=cfg["crop"])
+
     results = {"selection_split": VAL_SPLIT, "best_epoch": phases[-1]["best_epoch"],
-               "fit_seconds": round(fit_seconds, 1)}
+               "fit_seconds": round(fit_seconds, 1), "tta": cfg["tta"]}
     svc = None
     if cfg["head"] == "svc":
-        train_ds = pipeline.make_dataset(x_train, batch_size=256, equalize=cfg["equalize"])
-        svc, results["svc_fit_seconds"] = fit_svc(model, train_ds, y_train, cfg)
+        svc, results["svc_fit_seconds"] = fit_svc(model, dataset(x_train), y_train, cfg)
         heads.save_svc(svc, run_dir / "svc_head.json")
-        results["network_" + VAL_SPLIT] = classification_metrics(y_val, model.predict(val_ds,
-                                                                                        verbose=0))
-    scores = heads.predict_scores(model, val_ds, svc=svc, feature_layer=cfg["feature_layer"])
-    results[VAL_SPLIT] = classification_metrics(y_val, scores)
+        results["network_" + VAL_SPLIT] = classification_metrics(
+            y_val, model.predict(dataset(x_val), verbose=0), names)
+
+    def score(views):  # TTA views are already cropped to the model's input
+        return heads.predict_scores(model, pipeline.make_dataset(views, batch_size=256), svc=svc,
+                                    feature_layer=cfg["feature_layer"])
+
+    equalized = pipeline.equalize_images(x_val, cfg["equalize"])
+    size = tta.model_input_size(model)
+    results[VAL_SPLIT] = classification_metrics(y_val, tta.tta_scores(score, equalized, cfg["tta"],
+                                                                      size), names)
+    if cfg["tta"] != "none":
+        results[f"{VAL_SPLIT}_tta-none"] = classification_metrics(
+            y_val, tta.tta_scores(score, equalized, "none", size), names)
     _io.write_json(run_dir / "metrics.json", results)
     title = f"{run_dir.name}: {VAL_SPLIT} accuracy {results[VAL_SPLIT]['accuracy']:.3f}"
-    save_figure(plot_confusion_matrix(results[VAL_SPLIT]["confusion_matrix"], title=title),
+    save_figure(plot_confusion_matrix(results[VAL_SPLIT]["confusion_matrix"], names, title=title),
                 run_dir / "confusion_matrix.png")
     save_figure(plot_history(read_history(run_dir / "history.csv"),
                              phase_starts=[p["first_epoch"] for p in phases[1:]],
@@ -260,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, help="softmax head (default 0)")
     p.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: the "
                    "optimizer's own)")
+    p.add_argument("--crop", type=int, help="train on random crops of this side, evaluate on "
+                   "the center crop (default: whole 48x48 faces)")
+    p.add_argument("--tta", choices=tta.TTA_MODES, help="test-time augmentation of the reported "
+                   "PublicTest scores (default none)")
+    p.add_argument("--merge-disgust", action=argparse.BooleanOptionalAction,
+                   help="six classes: disgust counted as angry (default off)")
     p.add_argument("--jit-compile", action=argparse.BooleanOptionalAction,
                    help="compile train steps with XLA (default off)")
     p.add_argument("--early-stopping-patience", type=int, help="default "

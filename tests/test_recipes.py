@@ -128,3 +128,21 @@ def test_a_time_budget_ends_the_schedule(tmp_path):
     assert saved["status"] == "finished" and saved["phases"][0]["epochs_run"] < 1000
     model = keras.saving.load_model(run_dir / "best.keras")
     assert "BudgetedSchedule" in json.dumps(model.optimizer.get_config()["learning_rate"])
+
+
+def test_crop_tta_and_merged_classes(tmp_path):
+    csv_path = make_fer_csv(tmp_path / "fer.csv", n_per_class_usage=2)[0]
+    run_dir = train.train(model="shallow_cnn", model_options={"filters": [4], "dense_units": 6},
+                          epochs=1, batch_size=8, verbose=0, crop=40, tta="flip",
+                          merge_disgust=True, data=str(csv_path), out=str(tmp_path / "models"))
+    model = keras.saving.load_model(run_dir / "best.keras")
+    assert model.input_shape == (None, 40, 40, 1) and model.output_shape == (None, 6)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["tta"] == "flip"
+    for key in ("PublicTest", "PublicTest_tta-none"):
+        assert np.asarray(metrics[key]["confusion_matrix"]).shape == (6, 6)
+        assert metrics[key]["n"] == 14
+    from fer_keras import evaluate
+    again = evaluate.evaluate_run(run_dir, ["PublicTest"], tta="flip", out=False)["PublicTest"]
+    assert again["accuracy"] == pytest.approx(metrics["PublicTest"]["accuracy"])
+    assert list(again["per_class"]) == ["angry", "fear", "happy", "sad", "surprise", "neutral"]
