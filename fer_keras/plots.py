@@ -1,4 +1,4 @@
-"""Figures of the data itself: class balance and faces per class.
+"""Figures of the data itself (class balance, faces per class) and of a hyper-parameter search.
 
 Each returns a `matplotlib.figure.Figure` built without pyplot, so nothing is shown or kept open
 behind the caller's back; a notebook displays the returned figure, a script calls `fig.savefig`.
@@ -44,4 +44,39 @@ def plot_face_grid(images, labels, per_class: int = 8, class_names=CLASS_NAMES, 
                 ax.imshow(images[pick[j]], cmap="gray", vmin=0, vmax=255)
         axes[c, 0].set_title(name, fontsize=8, loc="left")
     fig.tight_layout()
+    return fig
+
+
+def plot_search_heatmap(accuracy, optimizers, schedules, title: str = ""):
+    """Heat map of PublicTest accuracy, one row per optimizer and one column per schedule.
+
+    Args:
+        accuracy: ``(len(optimizers), len(schedules))`` accuracies in [0, 1]; NaN marks a
+            combination not trained (yet) or failed, drawn as an empty cell with a dash.
+        optimizers, schedules: row and column labels.
+        title: figure title.
+
+    Example:
+        >>> fig = plot_search_heatmap([[0.61, 0.64], [0.58, float("nan")]], ["sgd", "adam"],
+        ...                           ["constant", "cosine"])
+    """
+    values = np.asarray(accuracy, dtype=float).reshape(len(optimizers), len(schedules))
+    fig = Figure(figsize=(1.2 * len(schedules) + 3.0, 0.55 * len(optimizers) + 1.4),
+                 layout="constrained")
+    ax = fig.subplots()
+    finite = values[np.isfinite(values)]
+    low, high = (finite.min(), finite.max()) if finite.size else (0.0, 1.0)
+    if high - low < 0.01:  # all (nearly) equal: a flat colour scale, not a degenerate one
+        low, high = low - 0.005, high + 0.005
+    image = ax.imshow(np.ma.masked_invalid(values), cmap="viridis", vmin=low, vmax=high,
+                      aspect="auto")
+    fig.colorbar(image, ax=ax, label="PublicTest accuracy", format="%.3f")
+    ax.set(xticks=range(len(schedules)), yticks=range(len(optimizers)), xticklabels=schedules,
+           yticklabels=optimizers, xlabel="schedule", ylabel="optimizer")
+    middle = (low + high) / 2
+    for (i, j), v in np.ndenumerate(values):
+        ax.text(j, i, "–" if np.isnan(v) else f"{v:.3f}", ha="center", va="center", fontsize=9,
+                color="black" if np.isnan(v) or v > middle else "white")
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig
