@@ -1,12 +1,17 @@
 """Training throughput per registered model: the real input pipeline against pre-made tensors.
 
     python benchmarks/bench_train.py [--models shallow_cnn,...] [--steps 30] [--batch-size 64]
+        [--mixed-precision] [--speedups]
 
 For each model, in this one run: images/s training on `fer_keras.pipeline.make_dataset` (shuffling,
 augmentation on) and on one pre-made batch repeated from memory, the pipeline's overhead
 (1 - pipeline / memory), the model's forward FLOPs per image (convolutions and dense layers, counted
 from the layer shapes) and the achieved training FLOP/s (taken as 3x forward). The first epoch
 (tracing and compilation) is not timed. Data: the embedded sample, cycled.
+
+``--speedups`` then times the CPU speed-ups tried for the ``cpu_fast`` recipe on its model, one
+after the other in this run, from pre-made tensors: float32 against mixed bfloat16, XLA
+(``jit_compile``) off and on, batch 64 against 128; each ratio is against the first row.
 """
 
 import argparse
@@ -54,20 +59,40 @@ def images_per_second(model, ds, steps, batch_size) -> float:
     return steps * batch_size / timer.seconds
 
 
-def bench(name, x, y, steps, batch_size, options):
+def bench(name, x, y, steps, batch_size, options, jit_compile=False, pipeline=True):
     model = build_model(name, **options)
-    model.compile(optimizer="adam", loss=head_loss("softmax"), jit_compile=False)
-    real = make_dataset(x, y, batch_size=batch_size, training=True, augment=True,
+    model.compile(optimizer="adam", loss=head_loss("softmax"), jit_compile=jit_compile)
+    side = model.input_shape[1]  # vgg_fer trains on 40x40 crops: the pipeline crops for it
+    crop = side if side < 48 else None
+    real = make_dataset(x, y, batch_size=batch_size, training=True, augment=True, crop=crop,
                         drop_remainder=True).repeat()
-    xb = tf.constant(np.resize(x, (batch_size, 48, 48))[..., None].astype("float32"))
+    xb = tf.constant(np.resize(x[:, :side, :side], (batch_size, side, side))[..., None]
+                     .astype("float32"))
     yb = tf.constant(np.resize(y, batch_size))
     memory = tf.data.Dataset.from_tensors((xb, yb)).repeat()
     ips_memory = images_per_second(model, memory, steps, batch_size)
-    ips_real = images_per_second(model, real, steps, batch_size)
+    ips_real = images_per_second(model, real, steps, batch_size) if pipeline else ips_memory
     flops = forward_flops(model)
     return {"model": name, "pipeline_img_s": ips_real, "memory_img_s": ips_memory,
             "overhead": 1 - ips_real / ips_memory, "gflops_per_image": flops / 1e9,
             "achieved_gflop_s": 3 * flops * ips_memory / 1e9}
+
+
+def speedups(x, y, steps) -> list[dict]:
+    """Images/s of shallow_cnn from memory under each setting; ratios against float32."""
+    settings = [("float32, batch 64", "float32", 64, False),
+                ("bfloat16, batch 64", "mixed_bfloat16", 64, False),
+                ("bfloat16, batch 64, XLA", "mixed_bfloat16", 64, True),
+                ("bfloat16, batch 128", "mixed_bfloat16", 128, False)]
+    rows, previous = [], keras.config.dtype_policy()
+    for label, policy, batch, jit in settings:
+        keras.config.set_dtype_policy(policy)
+        r = bench("shallow_cnn", x, y, steps, batch, {}, jit_compile=jit, pipeline=False)
+        rows.append({"setting": label, "memory_img_s": r["memory_img_s"]})
+        print(f"{label:<28} {r['memory_img_s']:7.1f} img/s   "
+              f"{r['memory_img_s'] / rows[0]['memory_img_s']:5.2f}x float32", flush=True)
+    keras.config.set_dtype_policy(previous)
+    return rows
 
 
 def main(argv=None) -> int:
@@ -75,10 +100,15 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default=",".join(list_models()))
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--mixed-precision", action="store_true", help="mixed_bfloat16")
+    parser.add_argument("--speedups", action="store_true",
+                        help="also time fp32/bf16, XLA and batch size on shallow_cnn")
     parser.add_argument("--json", help="also write the rows to this file")
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(0)
     x, y = load_dataset(sample_path())["Training"]
+    if args.mixed_precision:
+        keras.config.set_dtype_policy("mixed_bfloat16")
     rows = []
     for name in args.models.split(","):
         options = {"weights": None} if "vgg16" in name else {}
@@ -89,7 +119,10 @@ def main(argv=None) -> int:
               f"{r['gflops_per_image']:.3f} GFLOP/img   {r['achieved_gflop_s']:6.1f} GFLOP/s",
               flush=True)
     print(f"cpus: {os.cpu_count()}  batch: {args.batch_size}  steps timed: {args.steps}  "
-          f"tf {tf.__version__}  keras {keras.__version__}")
+          f"policy: {keras.config.dtype_policy().name}  tf {tf.__version__}  "
+          f"keras {keras.__version__}")
+    if args.speedups:
+        rows += speedups(x, y, args.steps)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)

@@ -1,0 +1,89 @@
+"""PublicTest accuracy against CPU minutes of training, for finished run directories.
+
+    python benchmarks/bench_time_to_accuracy.py RUN_DIR... [--out time_to_accuracy.png]
+        [--thresholds 0.60,0.64,0.66,0.68]
+
+For every run: its PublicTest accuracy after each epoch against the training minutes spent so far
+(``fit_minutes`` in ``history.csv``; runs written before that column existed get their
+``fit_seconds`` spread evenly over their epochs, marked "≈" in the table), its final reported
+accuracy (``metrics.json``, and flip TTA when ``metrics_PublicTest_tta-flip.json`` exists), and
+the minutes it took to first reach each threshold. Prints a Markdown table, saves the figure.
+The runs themselves come from the commands in the README (each run's ``config.json`` replays it).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from fer_keras.metrics import read_history
+
+
+def run_curve(run_dir: Path) -> dict:
+    config = json.loads((run_dir / "config.json").read_text())
+    history = read_history(run_dir / "history.csv")
+    accuracy = np.asarray(history["val_accuracy"])
+    if "fit_minutes" in history:
+        minutes, exact = np.asarray(history["fit_minutes"]), True
+    else:
+        minutes = config["fit_seconds"] / 60 * np.arange(1, len(accuracy) + 1) / len(accuracy)
+        exact = False
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    flip = run_dir / "metrics_PublicTest_tta-flip.json"
+    label = config.get("recipe") or config["model"]
+    return {"run": run_dir.name, "label": label, "minutes": minutes, "accuracy": accuracy,
+            "exact": exact, "final": metrics["PublicTest"]["accuracy"],
+            "flip": json.loads(flip.read_text())["accuracy"] if flip.exists() else None,
+            "total_minutes": config["fit_seconds"] / 60}
+
+
+def first_reach(curve: dict, threshold: float) -> float | None:
+    hit = np.flatnonzero(curve["accuracy"] >= threshold)
+    return float(curve["minutes"][hit[0]]) if len(hit) else None
+
+
+def plot(curves, thresholds) -> Figure:
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for c in curves:
+        ax.plot(c["minutes"], c["accuracy"], marker=".", label=f"{c['label']} ({c['run']})")
+        if c["flip"] is not None:
+            ax.scatter([c["minutes"][-1]], [c["flip"]], marker="*", s=80, zorder=3,
+                       label=f"{c['label']} + flip TTA")
+    for t in thresholds:
+        ax.axhline(t, color="grey", lw=0.6, ls=":")
+    ax.set_xlabel("training minutes, 2 CPU cores")
+    ax.set_ylabel("PublicTest accuracy")
+    ax.set_title("FER2013: accuracy against CPU time")
+    ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+", type=Path)
+    p.add_argument("--out", type=Path, default=Path("time_to_accuracy.png"))
+    p.add_argument("--thresholds", default="0.60,0.64,0.66,0.68")
+    args = p.parse_args(argv)
+    thresholds = [float(t) for t in args.thresholds.split(",")]
+    curves = [run_curve(r) for r in args.runs]
+    head = ["run", "label", "minutes", "PublicTest", "flip TTA"] + [f"min to {t:.0%}"
+                                                                   for t in thresholds]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    for c in curves:
+        approx = "" if c["exact"] else "≈"
+        reach = [first_reach(c, t) for t in thresholds]
+        cells = [c["run"], c["label"], f"{c['total_minutes']:.1f}", f"{c['final']:.4f}",
+                 "" if c["flip"] is None else f"{c['flip']:.4f}"]
+        cells += ["—" if m is None else f"{approx}{m:.1f}" for m in reach]
+        print("| " + " | ".join(cells) + " |")
+    plot(curves, thresholds).savefig(args.out, dpi=120)
+    print(f"figure: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
