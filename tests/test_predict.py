@@ -216,7 +216,9 @@ def test_softmax_model_from_a_keras_file(run_dir, astronaut):
     assert face["scores"] == face["emotions"]
 
 
-def test_no_model_is_a_clear_error():
+def test_missing_model_is_a_clear_error(monkeypatch, tmp_path):
+    from fer_keras import pretrained
+    monkeypatch.setattr(pretrained, "PRETRAINED_ROOT", tmp_path)  # an install without it
     with pytest.raises(FileNotFoundError, match="pass a run directory"):
         EmotionRecognizer()
     with pytest.raises(FileNotFoundError, match="No model at"):
