@@ -17,7 +17,7 @@ from fer_keras import _io, data, distribute, heads, pipeline
 from fer_keras.models import build_model, get_spec
 from fer_keras.resume import EpochBackup, RunBackup, callback_state, restore_callback
 from fer_keras.runs import BestCheckpoint, TimeBudget, trainable_layer_names
-from fer_keras.schedules import SCHEDULES, BudgetedSchedule, make_schedule  # noqa: F401
+from fer_keras.schedules import BudgetedSchedule, make_schedule
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_nesterov", "adagrad", "rmsprop")
 

@@ -46,12 +46,13 @@ import keras
 import keras_tuner
 
 from fer_keras import VAL_SPLIT, _io, data, recipes, train
-from fer_keras.fitting import OPTIMIZERS, SCHEDULES
+from fer_keras.fitting import OPTIMIZERS
 from fer_keras.metrics import save_figure
 from fer_keras.models import list_models
 from fer_keras.plots import plot_search_heatmap
 from fer_keras.resume import RunBusyError
 from fer_keras.runs import library_versions
+from fer_keras.schedules import SCHEDULES
 
 __all__ = ["COLUMNS", "DEFAULT_OPTIMIZERS", "DEFAULT_SCHEDULES", "LEARNING_RATES",
            "SearchSettingsError", "build_parser", "default_name", "format_table", "main",

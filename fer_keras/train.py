@@ -32,7 +32,7 @@ from pathlib import Path
 import keras
 
 from fer_keras import VAL_SPLIT, _io, data, distribute, heads, pipeline, recipes, tta
-from fer_keras.fitting import OPTIMIZERS, SCHEDULES, fit_phases, make_optimizer
+from fer_keras.fitting import OPTIMIZERS, fit_phases, make_optimizer
 from fer_keras.metrics import (
     classification_metrics,
     plot_confusion_matrix,
@@ -44,6 +44,7 @@ from fer_keras.models import get_spec, list_models
 from fer_keras.resume import RunBackup, RunBusyError
 from fer_keras.runs import library_versions, make_run_dir
 from fer_keras.saving import ModelFileError, load_model_file
+from fer_keras.schedules import SCHEDULES
 
 __all__ = ["DEFAULTS", "build_parser", "config_from_args", "fit_svc", "main", "make_optimizer",
            "resolve_config", "resume", "train"]
