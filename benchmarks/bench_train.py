@@ -1,10 +1,11 @@
 """Training throughput per registered model: the real input pipeline against pre-made tensors.
 
-    python benchmarks/bench_train.py [--models shallow_cnn,...] [--steps 30] [--batch-size 64]
-        [--mixed-precision] [--speedups]
+    python benchmarks/bench_train.py [--models shallow_cnn,...] [--steps 30] [--rounds 3]
+        [--batch-size 64] [--mixed-precision] [--speedups]
 
 For each model, in this one run: images/s training on `fer_keras.pipeline.make_dataset` (shuffling,
-augmentation on) and on one pre-made batch repeated from memory, the pipeline's overhead
+augmentation on) and on one pre-made batch repeated from memory, alternated ``--rounds`` times (the
+median of each is reported), the pipeline's overhead
 (1 - pipeline / memory), the model's forward FLOPs per image (convolutions and dense layers, counted
 from the layer shapes) and the achieved training FLOP/s (taken as 3x forward). The first epoch
 (tracing and compilation) is not timed. Data: the embedded sample, cycled.
@@ -28,6 +29,7 @@ from fer_keras.data import load_dataset, sample_path
 from fer_keras.heads import head_loss
 from fer_keras.models import build_model, list_models
 from fer_keras.pipeline import make_dataset
+from fer_keras.recipes import RECIPES, recipe_config
 
 
 def forward_flops(model) -> int:
@@ -59,21 +61,37 @@ def images_per_second(model, ds, steps, batch_size) -> float:
     return steps * batch_size / timer.seconds
 
 
-def bench(name, x, y, steps, batch_size, options, jit_compile=False, pipeline=True):
-    model = build_model(name, **options)
+def bench(name, x, y, steps, batch_size, options, jit_compile=False, pipeline=True, rounds=1):
+    augment, side = True, None
+    if name in RECIPES:  # a recipe's model, input side, model options and augmentation
+        cfg = recipe_config(name)
+        augment, side = cfg["augment"], cfg["crop"]
+        options = {**cfg["model_options"], **options}
+        model = build_model(cfg["model"], **({"input_shape": (side, side, 1)} if side else {}),
+                            **options)
+    else:
+        model = build_model(name, **options)
     model.compile(optimizer="adam", loss=head_loss("softmax"), jit_compile=jit_compile)
     side = model.input_shape[1]  # vgg_fer trains on 40x40 crops: the pipeline crops for it
     crop = side if side < 48 else None
-    real = make_dataset(x, y, batch_size=batch_size, training=True, augment=True, crop=crop,
+    real = make_dataset(x, y, batch_size=batch_size, training=True, augment=augment, crop=crop,
                         drop_remainder=True).repeat()
     xb = tf.constant(np.resize(x[:, :side, :side], (batch_size, side, side))[..., None]
                      .astype("float32"))
     yb = tf.constant(np.resize(y, batch_size))
     memory = tf.data.Dataset.from_tensors((xb, yb)).repeat()
-    ips_memory = images_per_second(model, memory, steps, batch_size)
-    ips_real = images_per_second(model, real, steps, batch_size) if pipeline else ips_memory
+    # Alternate the two feeds and take each one's median: on a shared VM the speed of the same
+    # feed drifts by 10% or more from one minute to the next, more than the overhead measured.
+    times = {"memory": [], "pipeline": []}
+    for _ in range(rounds):
+        times["memory"].append(images_per_second(model, memory, steps, batch_size))
+        if pipeline:
+            times["pipeline"].append(images_per_second(model, real, steps, batch_size))
+    ips_memory = float(np.median(times["memory"]))
+    ips_real = float(np.median(times["pipeline"])) if pipeline else ips_memory
     flops = forward_flops(model)
     return {"model": name, "pipeline_img_s": ips_real, "memory_img_s": ips_memory,
+            "rounds": times,
             "overhead": 1 - ips_real / ips_memory, "gflops_per_image": flops / 1e9,
             "achieved_gflop_s": 3 * flops * ips_memory / 1e9}
 
@@ -97,9 +115,13 @@ def speedups(x, y, steps) -> list[dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(list_models()))
+    parser.add_argument("--models", default=",".join(list_models() + ["cpu_fast"]),
+                        help="registered models and recipes (default: every model, and the "
+                             "cpu_fast recipe's shallow_cnn on 40-px crops)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternate memory and pipeline this many times; medians reported")
     parser.add_argument("--mixed-precision", action="store_true", help="mixed_bfloat16")
     parser.add_argument("--speedups", action="store_true",
                         help="also time fp32/bf16, XLA and batch size on shallow_cnn")
@@ -112,13 +134,14 @@ def main(argv=None) -> int:
     rows = []
     for name in args.models.split(","):
         options = {"weights": None} if "vgg16" in name else {}
-        rows.append(bench(name, x, y, args.steps, args.batch_size, options))
+        rows.append(bench(name, x, y, args.steps, args.batch_size, options, rounds=args.rounds))
         r = rows[-1]
         print(f"{r['model']:<16} pipeline {r['pipeline_img_s']:7.1f} img/s   memory "
               f"{r['memory_img_s']:7.1f} img/s   overhead {r['overhead']:6.1%}   "
               f"{r['gflops_per_image']:.3f} GFLOP/img   {r['achieved_gflop_s']:6.1f} GFLOP/s",
               flush=True)
-    print(f"cpus: {os.cpu_count()}  batch: {args.batch_size}  steps timed: {args.steps}  "
+    print(f"cpus: {os.cpu_count()}  batch: {args.batch_size}  steps timed: {args.steps} x "
+          f"{args.rounds} rounds  "
           f"policy: {keras.config.dtype_policy().name}  tf {tf.__version__}  "
           f"keras {keras.__version__}")
     if args.speedups:

@@ -9,7 +9,8 @@ default): float exports must give the same predictions as Keras with every score
 scores by design.
 
 The exported graph is the network with its head (softmax, end-to-end L2-SVM, or a frozen-feature
-L2-SVM head joined on), taking float32 ``(n, 48, 48, 1)`` raw 0–255 grey faces; histogram
+L2-SVM head joined on), taking float32 ``(n, 48, 48, 1)`` raw 0–255 grey faces (a network trained
+on crops gets its test-time views cut and averaged inside the graph, ``--tta``); histogram
 equalisation, when the run used it, stays outside the graph and is named in the JSON. An SVC head
 is scikit-learn, not a graph: such a run is refused (export ``RUN/best.keras``, the network alone).
 ONNX goes through ``tf2onnx`` and is checked with ``onnxruntime`` (``pip install tf2onnx
@@ -32,6 +33,7 @@ import numpy as np
 from fer_keras import CLASS_NAMES, VAL_SPLIT, _io, data, heads, pipeline
 from fer_keras.evaluate import load_run
 from fer_keras.saving import load_model_file
+from fer_keras.tta import TTA_MODES, view_model
 
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZE = ("int8",)
@@ -40,12 +42,20 @@ TOLERANCE = 1e-4
 _SUFFIX = {"saved_model": "_saved_model", "tflite": ".tflite", "onnx": ".onnx"}
 
 
-def load_graph_model(source: str | os.PathLike) -> tuple[keras.Model, dict, Path]:
+def load_graph_model(source: str | os.PathLike, tta: str | None = None
+                     ) -> tuple[keras.Model, dict, Path]:
     """``(Keras model to export, run config, base path)`` of a run directory or ``.keras`` file.
 
-    A frozen-feature L2-SVM run is joined into one model (network features → head).
+    A frozen-feature L2-SVM run is joined into one model (network features → head). The model
+    takes whole 48x48 faces: a network trained on crops gets the views of ``tta`` (default: the
+    run's own ``"tta"``) cut and averaged inside the graph (``fer_keras.tta.view_model``).
     """
-    source = Path(source)
+    model, config, base = _load_graph_model(Path(source))
+    mode = tta or config.get("tta") or "none"
+    return view_model(model, mode), {**config, "tta": mode}, base
+
+
+def _load_graph_model(source: Path) -> tuple[keras.Model, dict, Path]:
     if source.is_dir():
         run = load_run(source)
         if run.svc is not None:
@@ -64,7 +74,7 @@ def load_graph_model(source: str | os.PathLike) -> tuple[keras.Model, dict, Path
 
 
 def export_model(source, format: str, out=None, *, quantize: str | None = None,
-                 data_path=None, tolerance: float = TOLERANCE) -> dict:
+                 data_path=None, tolerance: float = TOLERANCE, tta: str | None = None) -> dict:
     """Export ``source`` (run directory or ``.keras`` file) and check it against Keras.
 
     Args:
@@ -74,6 +84,8 @@ def export_model(source, format: str, out=None, *, quantize: str | None = None,
             on Training faces, float input and output kept.
         data_path: data whose PublicTest faces check parity (default: the embedded sample).
         tolerance: largest score difference allowed for float exports.
+        tta: test-time views averaged inside the graph (default: the run's own; see
+            :func:`load_graph_model`).
 
     Returns:
         The report also written to ``<out>.json``: format, paths, expected input, preprocessing,
@@ -84,7 +96,7 @@ def export_model(source, format: str, out=None, *, quantize: str | None = None,
     if quantize not in (None, *QUANTIZE) or (quantize and format != "tflite"):
         raise ValueError(f"quantize={quantize!r} is not available for {format}; int8 is for "
                          "tflite.")
-    model, config, base = load_graph_model(source)
+    model, config, base = load_graph_model(source, tta)
     equalize = config.get("equalize")
     dataset = data.load_dataset(data_path or data.sample_path())
     if VAL_SPLIT not in dataset:
@@ -110,7 +122,8 @@ def export_model(source, format: str, out=None, *, quantize: str | None = None,
         run = _onnx_runner(out)
     report = {"format": format, "quantize": quantize, "path": str(out), "source": str(source),
               "input": "float32 (n, 48, 48, 1): raw 0-255 grey faces",
-              "equalize": equalize, "head": config.get("head"), "class_names": list(CLASS_NAMES),
+              "equalize": equalize, "tta": config["tta"], "head": config.get("head"),
+              "class_names": list(CLASS_NAMES),
               "parity": parity(reference, run(x), labels, None if quantize else tolerance)}
     _io.write_json(Path(f"{out}.json"), report)
     return report
@@ -242,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: the embedded sample)")
     p.add_argument("--tolerance", type=float, default=TOLERANCE,
                    help=f"largest score difference of a float export (default {TOLERANCE:g})")
+    p.add_argument("--tta", choices=TTA_MODES, help="test-time views averaged inside the graph "
+                   "(default: the run's own)")
     return p
 
 
@@ -249,7 +264,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         report = export_model(args.source, args.format, args.out, quantize=args.quantize,
-                              data_path=args.data, tolerance=args.tolerance)
+                              data_path=args.data, tolerance=args.tolerance, tta=args.tta)
     except (OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ import numpy as np
 from fer_keras import CLASS_NAMES, _io
 from fer_keras.faces import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageError, draw_faces
 from fer_keras.recognizer import EmotionRecognizer, ImageResult, default_model, describe_error
+from fer_keras.tta import TTA_MODES
 
 __all__ = ["EmotionRecognizer", "ImageResult", "default_model", "analyse_video", "main"]
 
@@ -120,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "each side before cropping (0.1)")
     p.add_argument("--min-face", type=int, default=30, help="smallest face side in pixels (30)")
     p.add_argument("--batch-size", type=int, default=64, help="faces per model call (64)")
+    p.add_argument("--tta", choices=TTA_MODES, help="test-time views averaged per face "
+                   "(default: the model's own, from its config.json; tencrop for the packaged "
+                   "model)")
     return p
 
 
@@ -134,7 +138,7 @@ def main(argv=None) -> int:
     try:
         recognizer = EmotionRecognizer(args.model, detector=args.detector, margin=args.margin,
                                        min_face=args.min_face, batch_size=args.batch_size,
-                                       **options)
+                                       tta=args.tta, **options)
     except (OSError, ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -35,6 +35,7 @@ from fer_keras.faces import (
 )
 from fer_keras.pretrained import pretrained_dir
 from fer_keras.saving import load_model_file
+from fer_keras.tta import view_model
 
 
 def default_model() -> Path:
@@ -76,6 +77,10 @@ class EmotionRecognizer:
         margin: fraction of the face box added on each side before cropping.
         min_face: smallest face side in pixels; ``max_side``: larger images are searched downscaled.
         batch_size: faces per model call.
+        tta: test-time views averaged per face, one of ``fer_keras.tta.TTA_MODES``; ``None``: the
+            run's own (``config.json``'s ``"tta"``; the packaged ``cpu_fast`` model uses
+            ``"tencrop"``), else ``"none"``. A network trained on crops always gets crops of the
+            face (the center one with ``"none"``).
         **detector_options: further arguments of the detector class (for ``"haar"``:
             ``scale_factor``, ``min_neighbors``, ``check_cascade``, ``min_check_hits`` of
             ``fer_keras.faces.HaarFaceDetector``).
@@ -87,7 +92,8 @@ class EmotionRecognizer:
     """
 
     def __init__(self, model=None, *, detector="haar", margin: float = 0.1, min_face: int = 30,
-                 max_side: int = 1280, batch_size: int = 64, **detector_options):
+                 max_side: int = 1280, batch_size: int = 64, tta: str | None = None,
+                 **detector_options):
         self.config, self.svc = {}, None
         if model is None:
             model = default_model()
@@ -108,13 +114,17 @@ class EmotionRecognizer:
         if self.svc is not None:
             layer = self.config.get("feature_layer", heads.FEATURE_LAYER)
             network = keras.Model(network.input, network.get_layer(layer).output)
+        last = getattr(network.layers[-1], "activation", None)
+        self.softmax = self.svc is None and getattr(last, "__name__", "") == "softmax"
+        # Whole 48x48 faces in, the views of the run's TTA cut and averaged inside the graph (an
+        # SVC scores features, which are not averaged: it gets the center view).
+        self.tta = "none" if self.svc is not None else (tta or self.config.get("tta") or "none")
+        network = view_model(network, self.tta)
         self.model = network
         # One graph for every number of faces (predict_on_batch retraces for each new batch size).
         spec = tf.TensorSpec((None, *network.input_shape[1:]), tf.float32)
         self._forward = tf.function(lambda x: network(x, training=False), input_signature=[spec])
         self.equalize = self.config.get("equalize")
-        last = getattr(self.model.layers[-1], "activation", None)
-        self.softmax = self.svc is None and getattr(last, "__name__", "") == "softmax"
         self.detector = make_detector(detector, min_size=min_face, max_side=max_side,
                                       **detector_options)
         self.margin, self.batch_size = margin, batch_size

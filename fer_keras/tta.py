@@ -92,3 +92,43 @@ def model_input_size(model: keras.Model) -> int:
     """
     side = model.inputs[0].shape[1]
     return IMAGE_SIZE if side is None else min(int(side), IMAGE_SIZE)
+
+
+def view_model(network: keras.Model, mode: str = "none") -> keras.Model:
+    """A model of whole 48x48 faces that returns ``network``'s scores averaged over the views.
+
+    The graph form of :func:`tta_scores`: input float32 ``(n, 48, 48, 1)`` raw faces, the views of
+    :func:`views` at ``network``'s input side (:func:`model_input_size`) are cut and mirrored inside
+    the graph, scored in one batch of ``n x views`` and averaged. This is what the recognizer,
+    ``fer_keras.predict`` and the exported graphs run, so a network trained on 40-px crops takes
+    whole faces everywhere. Returns ``network`` itself when it takes whole faces and ``mode`` is
+    ``"none"``.
+
+    Example:
+        >>> faces_model = view_model(crop_network, "tencrop")  # doctest: +SKIP
+        >>> faces_model.input_shape
+        (None, 48, 48, 1)
+    """
+    if mode not in TTA_MODES:
+        raise ValueError(f"Unknown TTA mode. Expected one of {TTA_MODES}. Received: tta={mode!r}")
+    size = model_input_size(network)
+    side = network.inputs[0].shape[1]
+    if mode == "none" and (side is None or side >= IMAGE_SIZE):
+        return network
+    ops = keras.ops
+    faces = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
+    lo, hi, mid = 0, IMAGE_SIZE - size, (IMAGE_SIZE - size) // 2
+
+    def window(top, left):
+        return faces[:, top:top + size, left:left + size, :]
+
+    center = window(mid, mid)
+    cut = {"none": [center], "flip": [center],
+           "tencrop": [window(lo, lo), window(lo, hi), window(hi, lo), window(hi, hi), center]}
+    crops = cut[mode]
+    mirrored = [] if mode == "none" else [ops.flip(crop, axis=2) for crop in crops]
+    batch = ops.concatenate(crops + mirrored, axis=0)
+    scores = network(batch)
+    n_views = len(crops) + len(mirrored)
+    mean = ops.mean(ops.reshape(scores, (n_views, -1, scores.shape[-1])), axis=0)
+    return keras.Model(faces, mean, name=f"{network.name}_tta_{mode}")

@@ -97,3 +97,30 @@ def test_cli_subprocess(runs, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "parity PASSED" in done.stdout and (tmp_path / "sm" / "saved_model.pb").is_file()
+
+
+def test_crop_network_exports_with_its_ten_crop_views(tmp_path):
+    """A 40-px crop run (as cpu_fast) exports as one graph of whole faces with its TTA inside."""
+    import keras
+
+    from fer_keras import tta
+    from fer_keras.models import build_model
+    keras.utils.set_random_seed(2)
+    run = tmp_path / "crop_run"
+    run.mkdir()
+    network = build_model("shallow_cnn", input_shape=(40, 40, 1), filters=[8, 16],
+                          dense_units=16)
+    network.save(run / "best.keras")
+    (run / "config.json").write_text(json.dumps({"model": "shallow_cnn", "head": "softmax",
+                                                 "crop": 40, "tta": "tencrop"}))
+    report = export.export_model(run, "tflite")
+    assert report["parity"]["passed"] and report["tta"] == "tencrop"
+    model, config, _ = export.load_graph_model(run)
+    assert model.input_shape == (None, 48, 48, 1) and config["tta"] == "tencrop"
+    faces = load_dataset(sample_path())["PublicTest"][0][:8]
+    expected = tta.tta_scores(
+        lambda v: network.predict(v[..., None].astype("float32"), verbose=0), faces, "tencrop", 40)
+    np.testing.assert_allclose(model.predict_on_batch(faces[..., None].astype("float32")),
+                               expected, atol=1e-5)
+    center, _, _ = export.load_graph_model(run, tta="none")
+    assert center.input_shape == (None, 48, 48, 1)

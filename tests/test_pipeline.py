@@ -1,10 +1,12 @@
 """tf.data pipelines: shapes, seeding, augmentation, cropping, erasing, equalisation, resizing."""
 
+import cv2
+import keras
 import numpy as np
 import pytest
 from conftest import make_images
 
-from fer_keras.pipeline import augmentation, equalize_images, make_dataset
+from fer_keras.pipeline import RandomAffine, augmentation, equalize_images, make_dataset
 from fer_keras.tta import views
 
 
@@ -61,10 +63,70 @@ def test_equalize(arrays):
 
 def test_augmentation_config():
     assert augmentation(False) is None
-    names = [layer.name for layer in augmentation({"shear": 0.1, "zoom": 0.0}).layers]
-    assert any("shear" in n for n in names) and not any("zoom" in n for n in names)
+    layers = augmentation({"shear": 0.1, "zoom": 0.0}).layers
+    assert [type(layer).__name__ for layer in layers] == ["RandomFlip", "RandomAffine"]
+    (affine,) = [layer for layer in layers if isinstance(layer, RandomAffine)]
+    assert (affine.rotation, affine.shift, affine.zoom, affine.shear) == (10.0, 0.1, 0.0, 0.1)
+    flip_only = augmentation({"shift": 0.0, "rotation": 0.0, "zoom": 0.0}).layers
+    assert [type(layer).__name__ for layer in flip_only] == ["RandomFlip"]
     with pytest.raises(ValueError, match="Unknown augmentation keys"):
         augmentation({"blur": 1})
+
+
+def _orientation(image):
+    m = cv2.moments(image)
+    return 0.5 * np.degrees(np.arctan2(2 * m["mu11"], m["mu20"] - m["mu02"]))
+
+
+def test_random_affine_draws_each_transform_in_its_range():
+    bar = np.zeros((64, 48, 48, 1), np.float32)
+    bar[:, 23:25, 8:40] = 255.0  # a horizontal bar through the center
+    assert np.array_equal(RandomAffine(seed=0)(bar, training=True), bar)  # nothing to draw
+    assert np.array_equal(RandomAffine(rotation=30.0, seed=0)(bar, training=False), bar)
+
+    rotated = np.asarray(RandomAffine(rotation=30.0, seed=1)(bar, training=True))[..., 0]
+    angles = np.array([_orientation(im) for im in rotated])
+    assert np.abs(angles).max() <= 30.5 and np.abs(angles).max() > 20  # spread over ±30 degrees
+    assert (angles > 5).any() and (angles < -5).any()
+
+    dot = np.zeros((64, 48, 48, 1), np.float32)
+    dot[:, 22:26, 22:26] = 255.0
+    shifted = np.asarray(RandomAffine(shift=0.1, seed=2)(dot, training=True))[..., 0]
+    centers = np.array([[cv2.moments(im)[k] / cv2.moments(im)["m00"] for k in ("m10", "m01")]
+                        for im in shifted]) - 23.5
+    assert np.abs(centers).max() <= 4.8 + 0.1 and np.abs(centers).max() > 3
+    assert np.array_equal(shifted.sum(axis=(1, 2)) > 0, np.ones(64, bool))
+
+    zoomed = np.asarray(RandomAffine(zoom=0.3, seed=3)(dot, training=True))[..., 0]
+    areas = (zoomed > 127).sum(axis=(1, 2))
+    assert areas.min() < 16 < areas.max()  # zoomed in and out about the center
+    with pytest.raises(ValueError, match="zoom must be >= 0 and < 1"):
+        RandomAffine(zoom=1.0)
+
+
+def test_random_affine_matches_opencv_with_the_drawn_parameters():
+    """One bilinear resampling by the matrix the layer composes from its draws, as OpenCV does."""
+    faces = make_images(4, seed=3).astype(np.float32)
+    layer = RandomAffine(rotation=15.0, shift=0.1, zoom=0.1, shear=0.1, seed=7)
+    out = np.asarray(layer(faces[..., None], training=True))[..., 0]
+    # The same draws: a fresh generator with the layer's seed.
+    u = np.asarray(keras.random.uniform((4, 5), -1.0, 1.0,
+                                        seed=keras.random.SeedGenerator(7)))
+    for face, got, (r, z, k, sx, sy) in zip(faces, out, u):
+        a = np.radians(15.0 * r)
+        scale_rot = (1 + 0.1 * z) * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        m = scale_rot @ np.array([[1.0, 0.1 * k], [0.0, 1.0]])
+        c = np.array([23.5, 23.5])
+        offset = c - m @ c - np.array([0.1 * 48 * sx, 0.1 * 48 * sy])
+        expected = cv2.warpAffine(face, np.hstack([m, offset[:, None]]), (48, 48),
+                                  flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REFLECT)
+        assert not np.array_equal(got, face)
+        # OpenCV rounds sample positions to 1/32 pixel: close everywhere, equal on average.
+        diff = np.abs(got[6:42, 6:42] - expected[6:42, 6:42])
+        assert diff.max() < 8 and diff.mean() < 1
+    config = layer.get_config()
+    assert RandomAffine.from_config(config).get_config() == config
 
 
 def unshuffled(ds):

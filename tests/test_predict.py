@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from fer_keras import CLASS_NAMES, faces, heads, predict
+from fer_keras import CLASS_NAMES, faces, heads, predict, tta
 from fer_keras.data import load_dataset, sample_path
 from fer_keras.models import build_model
 from fer_keras.pipeline import equalize_images
@@ -383,3 +383,28 @@ def test_package_run_strips_the_optimizer(tmp_path):
     assert recognizer.config["packaged_from"] == run_dir.name
     with pytest.raises(FileNotFoundError, match="No packaged model"):
         pretrained.pretrained_dir("missing")
+
+
+def test_network_trained_on_crops_takes_whole_faces(tmp_path, astronaut):
+    """A 40-px crop network (as cpu_fast) gets its run's ten-crop views cut from each 48-px face."""
+    keras.utils.set_random_seed(3)
+    run = tmp_path / "crop_run"
+    run.mkdir()
+    model = build_model("shallow_cnn", input_shape=(40, 40, 1), filters=[8, 16], dense_units=16)
+    model.save(run / "best.keras")
+    (run / "config.json").write_text(json.dumps({
+        "model": "shallow_cnn", "head": "softmax", "equalize": None, "crop": 40,
+        "tta": "tencrop", "status": "finished"}))
+    faces, _ = load_dataset(sample_path())["PublicTest"]
+    faces = faces[:6]
+    own = EmotionRecognizer(run)
+    assert own.tta == "tencrop" and own.model.input_shape == (None, 48, 48, 1)
+    expected = tta.tta_scores(lambda v: model.predict(v[..., None].astype("float32"), verbose=0),
+                              faces, "tencrop", 40)
+    np.testing.assert_allclose(own.scores(faces), expected, atol=1e-5)
+    center = EmotionRecognizer(run, tta="none").scores(faces)
+    np.testing.assert_allclose(center, model.predict(faces[:, 4:44, 4:44, None].astype("float32"),
+                                                     verbose=0), atol=1e-5)
+    assert not np.allclose(center, expected, atol=1e-4)
+    found = own.detect(astronaut, "rgb")
+    assert len(found) == 1 and sum(found[0]["emotions"].values()) == pytest.approx(1, abs=1e-4)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import make_images
 
-from fer_keras.tta import TTA_MODES, model_input_size, tta_scores, views
+from fer_keras.tta import TTA_MODES, model_input_size, tta_scores, view_model, views
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +100,25 @@ def test_model_input_size(shape, size):
     inputs = keras.Input(shape)
     model = keras.Model(inputs, keras.layers.Identity()(inputs))
     assert model_input_size(model) == size
+
+
+@pytest.mark.parametrize("mode", TTA_MODES)
+def test_view_model_is_tta_scores_in_one_graph(images, mode):
+    network = _mean_pixel_model(40)
+    faces_model = view_model(network, mode)
+    assert faces_model.input_shape == (None, 48, 48, 1)
+
+    def score(view):
+        return keras.ops.convert_to_numpy(network(view[..., None].astype("float32")))
+
+    got = keras.ops.convert_to_numpy(faces_model(images[..., None].astype("float32")))
+    np.testing.assert_allclose(got, tta_scores(score, images, mode, 40), atol=1e-6)
+
+
+def test_view_model_of_a_whole_face_network(images):
+    whole = _mean_pixel_model(48)
+    assert view_model(whole, "none") is whole
+    flip = view_model(whole, "flip")
+    assert flip is not whole and flip.input_shape == (None, 48, 48, 1)
+    with pytest.raises(ValueError, match="Unknown TTA mode"):
+        view_model(whole, "fivecrop")

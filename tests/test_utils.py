@@ -218,3 +218,41 @@ def test_cli_subprocess(fer_csv, tmp_path):
     expected = f"error: {tmp_path / 'bad.csv.gz'}:2: expected 2304 pixels, found 2"
     assert bad.stderr.strip() == expected
     assert not (tmp_path / "o2").exists() or not os.listdir(tmp_path / "o2")
+
+
+def test_each_folder_is_written_by_one_thread(fer_csv):
+    from fer_keras.parse import parse_file
+    from fer_keras.utils import _folder_shares
+    path, (_, labels, _) = fer_csv
+    table = parse_file(path)
+    shares = _folder_shares(table, 3)
+    folders = [folder for share in shares for folder, _ in share]
+    assert len(folders) == len(set(folders))  # no folder shared between threads
+    rows = np.sort(np.concatenate([r for share in shares for _, r in share]))
+    np.testing.assert_array_equal(rows, np.arange(len(labels)))
+    for share in shares:
+        for folder, r in share:
+            assert {os.path.join(str(table.usage[i]), str(table.labels[i])) for i in r} == \
+                {os.path.join(str(table.usage[r[0]]), str(table.labels[r[0]]))}
+    loads = sorted(sum(len(r) for _, r in share) for share in shares)
+    biggest = max(len(r) for share in shares for _, r in share)
+    assert loads[-1] - loads[0] <= biggest  # dealt largest first to the least loaded thread
+
+
+def test_a_failing_write_leaves_nothing(fer_csv, tmp_path, monkeypatch):
+    from fer_keras import utils
+    path, _ = fer_csv
+    calls = []
+    real = utils.cv2.imencode
+
+    def failing(ext, image):
+        calls.append(1)
+        if len(calls) == 7:
+            raise OSError(28, "No space left on device")
+        return real(ext, image)
+
+    monkeypatch.setattr(utils.cv2, "imencode", failing)
+    out = tmp_path / "out"
+    with pytest.raises(OSError, match="No space left"):
+        convert(path, out, workers=2, progress=False)
+    assert os.listdir(out) == []
