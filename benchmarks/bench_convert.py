@@ -1,6 +1,6 @@
 """Converter speed: fer_keras.utils against the common pandas.iterrows + str.split + PIL loop.
 
-    python benchmarks/bench_convert.py [dataset/fer2013.csv]
+    python benchmarks/bench_convert.py [dataset/fer2013.csv] [--dir /dev/shm]
 
 Both write every row as a PNG into a fresh temporary folder, one after the other in this run, each
 after `os.sync()`; the script checks that both trees hold identical pixels, then prints the times
@@ -38,8 +38,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv", nargs="?", default="dataset/fer2013.csv")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--dir", help="where both trees are written (default: beside the CSV; "
+                                      "/dev/shm takes the disk out of the comparison)")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(dir=Path(args.csv).parent) as tmp:
+    with tempfile.TemporaryDirectory(dir=args.dir or Path(args.csv).parent) as tmp:
         # flush earlier writes first, so neither side pays for the other's disk write-back
         os.sync()
         t = time.perf_counter()
@@ -53,7 +55,8 @@ def main(argv=None) -> int:
         b = load_png_tree(os.path.join(tmp, "fer_keras"))
         same = list(a) == list(b) and all(np.array_equal(a[k][0], b[k][0]) and
                                           np.array_equal(a[k][1], b[k][1]) for k in a)
-    print(f"rows: {n}  cpus: {os.cpu_count()}  identical trees: {same}")
+    print(f"rows: {n}  cpus: {os.cpu_count()}  identical trees: {same}  "
+          f"written under: {args.dir or Path(args.csv).parent}")
     print(f"common iterrows+split+PIL loop : {t_common:7.2f} s")
     print(f"python -m fer_keras.utils      : {t_ours:7.2f} s")
     print(f"speed-up                       : {t_common / t_ours:7.1f}x")

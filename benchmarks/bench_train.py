@@ -5,14 +5,17 @@
 
 For each model, in this one run: images/s training on `fer_keras.pipeline.make_dataset` (shuffling,
 augmentation on) and on one pre-made batch repeated from memory, alternated ``--rounds`` times (the
-median of each is reported), the pipeline's overhead
-(1 - pipeline / memory), the model's forward FLOPs per image (convolutions and dense layers, counted
-from the layer shapes) and the achieved training FLOP/s (taken as 3x forward). The first epoch
-(tracing and compilation) is not timed. Data: the embedded sample, cycled.
+median of each is reported), the pipeline's overhead (1 - pipeline / memory), the model's forward
+FLOPs per image (convolutions and dense layers, counted from the layer shapes) and the achieved
+training FLOP/s (taken as 3x forward). The first epoch (tracing and compilation) is not timed.
+Data: the embedded sample, cycled. ``cpu_fast`` is that recipe's network on 40-px crops with its
+augmentation.
 
-``--speedups`` then times the CPU speed-ups tried for the ``cpu_fast`` recipe on its model, one
-after the other in this run, from pre-made tensors: float32 against mixed bfloat16, XLA
-(``jit_compile``) off and on, batch 64 against 128; each ratio is against the first row.
+First, the default augmentation alone: one ``RandomAffine`` resampling against the chain of Keras
+layers (rotation, translation, zoom) it replaced. ``--speedups`` then times the CPU speed-ups tried
+for the ``cpu_fast`` recipe on its model, one after the other in this run, from pre-made tensors:
+float32 against mixed bfloat16, XLA (``jit_compile``) off and on, batch 64 against 128, whole
+48-px faces against the recipe's 40-px crops; each ratio is against the first row.
 """
 
 import argparse
@@ -28,7 +31,7 @@ import tensorflow as tf
 from fer_keras.data import load_dataset, sample_path
 from fer_keras.heads import head_loss
 from fer_keras.models import build_model, list_models
-from fer_keras.pipeline import make_dataset
+from fer_keras.pipeline import augmentation, make_dataset
 from fer_keras.recipes import RECIPES, recipe_config
 
 
@@ -97,20 +100,51 @@ def bench(name, x, y, steps, batch_size, options, jit_compile=False, pipeline=Tr
 
 
 def speedups(x, y, steps) -> list[dict]:
-    """Images/s of shallow_cnn from memory under each setting; ratios against float32."""
-    settings = [("float32, batch 64", "float32", 64, False),
-                ("bfloat16, batch 64", "mixed_bfloat16", 64, False),
-                ("bfloat16, batch 64, XLA", "mixed_bfloat16", 64, True),
-                ("bfloat16, batch 128", "mixed_bfloat16", 128, False)]
+    """Images/s of shallow_cnn (``cpu_fast``: on 40-px crops) from memory under each setting;
+    ratios against float32."""
+    settings = [("float32, batch 64", "float32", 64, False, "shallow_cnn"),
+                ("bfloat16, batch 64", "mixed_bfloat16", 64, False, "shallow_cnn"),
+                ("bfloat16, batch 64, XLA", "mixed_bfloat16", 64, True, "shallow_cnn"),
+                ("bfloat16, batch 128", "mixed_bfloat16", 128, False, "shallow_cnn"),
+                ("bfloat16, batch 64, 40-px crops", "mixed_bfloat16", 64, False, "cpu_fast")]
     rows, previous = [], keras.config.dtype_policy()
-    for label, policy, batch, jit in settings:
+    for label, policy, batch, jit, name in settings:
         keras.config.set_dtype_policy(policy)
-        r = bench("shallow_cnn", x, y, steps, batch, {}, jit_compile=jit, pipeline=False)
+        r = bench(name, x, y, steps, batch, {}, jit_compile=jit, pipeline=False)
         rows.append({"setting": label, "memory_img_s": r["memory_img_s"]})
         print(f"{label:<28} {r['memory_img_s']:7.1f} img/s   "
               f"{r['memory_img_s'] / rows[0]['memory_img_s']:5.2f}x float32", flush=True)
     keras.config.set_dtype_policy(previous)
     return rows
+
+
+def augmentation_speed(x, batches: int = 200, batch_size: int = 64) -> dict:
+    """Images/s of the default augmentation alone on one tf.data thread: fer_keras's one
+    ``RandomAffine`` resampling against the chain of Keras layers it replaced (same draws' ranges:
+    flip, rotation 10 degrees, shift 0.1, zoom 0.1), one after the other in this run."""
+    L = keras.layers
+    chain = keras.Sequential([
+        L.RandomFlip("horizontal", seed=0),
+        L.RandomRotation(10.0 / 360.0, fill_mode="reflect", seed=1),
+        L.RandomTranslation(0.1, 0.1, fill_mode="reflect", seed=2),
+        L.RandomZoom(0.1, fill_mode="reflect", seed=3)])
+    ours = augmentation(True, seed=0)
+    images = tf.data.Dataset.from_tensor_slices(np.resize(x, (batch_size * 50, 48, 48))[..., None])
+    result = {}
+    for label, layers in (("keras chain", chain), ("RandomAffine", ours)):
+        ds = images.batch(batch_size).repeat().map(
+            lambda b, layers=layers: layers(tf.cast(b, tf.float32), training=True),
+            num_parallel_calls=1).prefetch(1)
+        it = iter(ds)
+        for _ in range(20):
+            next(it)
+        start = time.perf_counter()
+        for _ in range(batches):
+            next(it)
+        result[label] = batches * batch_size / (time.perf_counter() - start)
+        print(f"augmentation {label:<14} {result[label]:8.0f} img/s (one thread)", flush=True)
+    print(f"augmentation speed-up          {result['RandomAffine'] / result['keras chain']:5.2f}x")
+    return result
 
 
 def main(argv=None) -> int:
@@ -131,7 +165,7 @@ def main(argv=None) -> int:
     x, y = load_dataset(sample_path())["Training"]
     if args.mixed_precision:
         keras.config.set_dtype_policy("mixed_bfloat16")
-    rows = []
+    rows = [{"augmentation_img_s": augmentation_speed(x)}]
     for name in args.models.split(","):
         options = {"weights": None} if "vgg16" in name else {}
         rows.append(bench(name, x, y, args.steps, args.batch_size, options, rounds=args.rounds))
