@@ -66,9 +66,9 @@ def images_per_second(model, ds, steps, batch_size) -> float:
 
 def bench(name, x, y, steps, batch_size, options, jit_compile=False, pipeline=True, rounds=1):
     augment, side = True, None
-    if name in RECIPES:  # a recipe's model, input side, model options and augmentation
+    if name in RECIPES and name not in list_models():  # a recipe's model, side and augmentation
         cfg = recipe_config(name)
-        augment, side = cfg["augment"], cfg["crop"]
+        augment, side = cfg["augment"], cfg.get("crop")
         options = {**cfg["model_options"], **options}
         model = build_model(cfg["model"], **({"input_shape": (side, side, 1)} if side else {}),
                             **options)
