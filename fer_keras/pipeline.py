@@ -165,9 +165,9 @@ class RandomAffine(keras.layers.Layer):
     the image center with ``keras.ops.image.affine_transform`` (bilinear, ``fill_mode``).
 
     Why not the chain ``RandomRotation → RandomTranslation → RandomZoom``: each of those resamples
-    the batch once, and the chain ran at 5,700 images/s on one core of our CPU against 14,500 for
-    one resampling (batch 64), so on a 2-core machine the augmentation thread took time from the
-    network (``benchmarks/bench_train.py``). One resampling also blurs the face once, not three
+    the batch once, and the chain ran at 5,419 images/s on one thread of our CPU against 12,048 for
+    one resampling (batch 64, ``benchmarks/bench_train.py``), so on a 2-core machine the
+    augmentation thread took time from the network. One resampling also blurs the face once, not three
     times. Identity in inference.
 
     Example:
