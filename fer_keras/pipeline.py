@@ -167,8 +167,8 @@ class RandomAffine(keras.layers.Layer):
     Why not the chain ``RandomRotation → RandomTranslation → RandomZoom``: each of those resamples
     the batch once, and the chain ran at 5,419 images/s on one thread of our CPU against 12,048 for
     one resampling (batch 64, ``benchmarks/bench_train.py``), so on a 2-core machine the
-    augmentation thread took time from the network. One resampling also blurs the face once, not three
-    times. Identity in inference.
+    augmentation thread took time from the network. One resampling also blurs the face once, not
+    three times. Identity in inference.
 
     Example:
         >>> layer = RandomAffine(rotation=10.0, shift=0.1, zoom=0.1, seed=0)
