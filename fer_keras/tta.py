@@ -112,23 +112,16 @@ def view_model(network: keras.Model, mode: str = "none") -> keras.Model:
     if mode not in TTA_MODES:
         raise ValueError(f"Unknown TTA mode. Expected one of {TTA_MODES}. Received: tta={mode!r}")
     size = model_input_size(network)
-    side = network.inputs[0].shape[1]
-    if mode == "none" and (side is None or side >= IMAGE_SIZE):
+    if mode == "none" and size == IMAGE_SIZE:
         return network
     ops = keras.ops
     faces = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
-    lo, hi, mid = 0, IMAGE_SIZE - size, (IMAGE_SIZE - size) // 2
-
-    def window(top, left):
-        return faces[:, top:top + size, left:left + size, :]
-
-    center = window(mid, mid)
-    cut = {"none": [center], "flip": [center],
-           "tencrop": [window(lo, lo), window(lo, hi), window(hi, lo), window(hi, hi), center]}
-    crops = cut[mode]
-    mirrored = [] if mode == "none" else [ops.flip(crop, axis=2) for crop in crops]
-    batch = ops.concatenate(crops + mirrored, axis=0)
-    scores = network(batch)
-    n_views = len(crops) + len(mirrored)
-    mean = ops.mean(ops.reshape(scores, (n_views, -1, scores.shape[-1])), axis=0)
+    far, mid = IMAGE_SIZE - size, (IMAGE_SIZE - size) // 2
+    # The windows of views(), in its order: corners and center for tencrop, then the mirrors.
+    corners = [(0, 0), (0, far), (far, 0), (far, far)] if mode == "tencrop" else []
+    crops = [faces[:, top:top + size, left:left + size, :] for top, left in corners + [(mid, mid)]]
+    if mode != "none":
+        crops += [ops.flip(crop, axis=2) for crop in crops]
+    scores = network(ops.concatenate(crops, axis=0))
+    mean = ops.mean(ops.reshape(scores, (len(crops), -1, scores.shape[-1])), axis=0)
     return keras.Model(faces, mean, name=f"{network.name}_tta_{mode}")
