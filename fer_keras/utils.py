@@ -70,6 +70,17 @@ def _folder_shares(table, workers: int) -> list[list[tuple[str, np.ndarray]]]:
     return [share for share in shares if share]
 
 
+def _write_png(dir_fd: int, name: str, image: np.ndarray) -> None:
+    # OpenCV's default PNG settings encode fastest here (measured against levels 0-3 and the RLE
+    # and Huffman strategies); os.open/os.write cost a fifth of open()/write() per file
+    _, png = cv2.imencode(".png", image)
+    fd = os.open(name, _WRITE_FLAGS, 0o644, dir_fd=dir_fd)
+    try:
+        os.write(fd, png)
+    finally:
+        os.close(fd)
+
+
 def _write_share(tmp: Path, table, share, width: int, progress, stop) -> int:
     """Encode and write the rows of ``share`` (folder, rows) under ``tmp``; returns the count."""
     written = 0
@@ -83,15 +94,7 @@ def _write_share(tmp: Path, table, share, width: int, progress, stop) -> int:
                     return written
                 chunk = rows[start:start + 500]
                 for i in chunk:
-                    # OpenCV's default PNG settings encode fastest here (measured against levels
-                    # 0-3 and the RLE and Huffman strategies); os.open/os.write cost a fifth of
-                    # open()/write() per file
-                    _, png = cv2.imencode(".png", table.images[i])
-                    fd = os.open(f"{i:0{width}d}.png", _WRITE_FLAGS, 0o644, dir_fd=dir_fd)
-                    try:
-                        os.write(fd, png)
-                    finally:
-                        os.close(fd)
+                    _write_png(dir_fd, f"{i:0{width}d}.png", table.images[i])
                 written += len(chunk)
                 progress(len(chunk))
         finally:
