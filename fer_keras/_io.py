@@ -38,6 +38,26 @@ def _fsync(path: Path, directory: bool = False) -> None:
         os.close(fd)
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)  # the only way to read it is to set it: once, at import
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
+def temp_dir(prefix: str, parent: str | os.PathLike) -> Path:
+    """A new empty folder in ``parent``, with the permissions ``mkdir`` would give it.
+
+    ``tempfile.mkdtemp`` makes it private (0700); a model folder swapped in from it must stay
+    readable by the other users and services that read a plain folder there.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    os.chmod(path, 0o777 & ~_UMASK)
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; move it onto ``path`` if the block succeeds.
@@ -51,6 +71,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
                                dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
+    # mkstemp makes the file private (0600); the artefact gets the mode open() would give it
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
         _fsync(tmp)

@@ -155,7 +155,7 @@ def _inputs(faces, equalize):
 def _save_dir(out: Path, write) -> None:
     # A folder cannot be swapped in atomically over an existing one; the old one goes just before.
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = _io.temp_dir(f".{out.name}.", out.parent)
     try:
         write(str(tmp))
         if out.exists():

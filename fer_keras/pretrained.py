@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from fer_keras import _io
@@ -57,7 +56,7 @@ def package_run(run_dir: str | os.PathLike, name: str = DEFAULT_NAME, *,
         raise ValueError(f"{run_dir}: only end-to-end networks (softmax, l2svm heads) are "
                          "packaged; an SVC or frozen-feature head is not a single .keras file.")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=target.parent))
+    tmp = _io.temp_dir(f".{name}-", target.parent)
     try:
         # compile=False drops the optimizer state: two thirds of an Adam checkpoint's size
         model = load_model_file(run_dir / "best.keras", num_classes=None, compile=False)

@@ -8,6 +8,7 @@ compositions of it; the model is a small untrained network with an SVC fitted on
 import csv
 import json
 import os
+import stat
 import subprocess
 import sys
 
@@ -378,6 +379,11 @@ def test_package_run_strips_the_optimizer(tmp_path):
     target = pretrained.package_run(run_dir, "tiny", root=tmp_path)
     assert sorted(p.name for p in target.iterdir()) == ["best.keras", "config.json",
                                                          "metrics.json"]
+    if os.name == "posix":  # the modes of plain files and folders, not private temp ones
+        from fer_keras import _io
+        assert {stat.S_IMODE(p.stat().st_mode) for p in target.iterdir()} == {
+            0o666 & ~_io._UMASK}
+        assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~_io._UMASK
     assert (target / "best.keras").stat().st_size < (run_dir / "best.keras").stat().st_size
     recognizer = EmotionRecognizer(target)
     assert recognizer.config["packaged_from"] == run_dir.name
