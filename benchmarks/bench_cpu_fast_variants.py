@@ -13,8 +13,8 @@ import sys
 
 import keras
 import numpy as np
-
 from bench_train import bench
+
 from fer_keras.data import load_dataset, sample_path
 
 VARIANTS = [("cpu_fast (32-256 filters), batch 64", {}, 64),

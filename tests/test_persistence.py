@@ -1,8 +1,8 @@
 """Safe persistence: safe_mode .keras loading, the pickle-free SVC head, one-line errors."""
 
 import io
-import os
 import json
+import os
 import shutil
 import stat
 import zipfile
