@@ -1,10 +1,11 @@
 """Converter speed: fer_keras.utils against the common pandas.iterrows + str.split + PIL loop.
 
-    python benchmarks/bench_convert.py [dataset/fer2013.csv] [--dir /dev/shm]
+    python benchmarks/bench_convert.py [dataset/fer2013.csv] [--dir /dev/shm] [--rounds 3]
 
 Both write every row as a PNG into a fresh temporary folder, one after the other in this run, each
-after `os.sync()`; the script checks that both trees hold identical pixels, then prints the times
-and their ratio. Imports are not timed on either side, nor is the parser's warm-up: it parses the
+after `os.sync()`, for ``--rounds`` rounds with the order swapped every round; the script checks
+that both trees hold identical pixels every round, then prints each round and the ratio of the
+medians. Imports are not timed on either side, nor is the parser's warm-up: it parses the
 embedded sample first, so that Numba's compile of the parsing kernel (done once per install and then
 cached beside the module) or the load of that cache is printed on its own line.
 """
@@ -37,36 +38,59 @@ def common_loop(csv, out):
     return len(df)
 
 
+def _timed(side, csv, out, workers) -> float:
+    os.sync()  # flush earlier writes first, so no side pays for another's disk write-back
+    t = time.perf_counter()
+    if side == "common":
+        common_loop(csv, out)
+    else:
+        convert(csv, out, workers=workers, progress=False)
+    return time.perf_counter() - t
+
+
+def _same_trees(a, b) -> tuple[bool, int]:
+    """Whether the two trees hold identical arrays; the number of images in the first."""
+    a, b = load_png_tree(a), load_png_tree(b)
+    same = list(a) == list(b) and all(np.array_equal(a[k][0], b[k][0]) and
+                                      np.array_equal(a[k][1], b[k][1]) for k in a)
+    return same, sum(len(labels) for _, labels in a.values())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("csv", nargs="?", default="dataset/fer2013.csv")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--dir", help="where both trees are written (default: beside the CSV; "
                                       "/dev/shm takes the disk out of the comparison)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of both sides, the order swapped every round; medians "
+                             "reported (default 3)")
     args = parser.parse_args(argv)
+    where = args.dir or Path(args.csv).parent
     t = time.perf_counter()
     parse_file(sample_path())
     t_warm = time.perf_counter() - t
-    with tempfile.TemporaryDirectory(dir=args.dir or Path(args.csv).parent) as tmp:
-        # flush earlier writes first, so neither side pays for the other's disk write-back
-        os.sync()
-        t = time.perf_counter()
-        n = common_loop(args.csv, os.path.join(tmp, "common"))
-        t_common = time.perf_counter() - t
-        os.sync()
-        t = time.perf_counter()
-        convert(args.csv, os.path.join(tmp, "fer_keras"), workers=args.workers, progress=False)
-        t_ours = time.perf_counter() - t
-        a = load_png_tree(os.path.join(tmp, "common"))
-        b = load_png_tree(os.path.join(tmp, "fer_keras"))
-        same = list(a) == list(b) and all(np.array_equal(a[k][0], b[k][0]) and
-                                          np.array_equal(a[k][1], b[k][1]) for k in a)
-    print(f"rows: {n}  cpus: {os.cpu_count()}  identical trees: {same}  "
-          f"written under: {args.dir or Path(args.csv).parent}")
     print(f"parser warm-up (not timed below): {t_warm:6.2f} s (Numba compile on first use, "
           "then a cache load)")
-    print(f"common iterrows+split+PIL loop : {t_common:7.2f} s")
-    print(f"python -m fer_keras.utils      : {t_ours:7.2f} s")
+    times, same, rows = {"common": [], "fer_keras": []}, True, 0
+    for r in range(args.rounds):
+        # A disk's speed drifts between runs minutes apart (journal commits, write-back of the
+        # trees just deleted), so the sides alternate which goes first.
+        order = ("common", "fer_keras") if r % 2 == 0 else ("fer_keras", "common")
+        with tempfile.TemporaryDirectory(dir=where) as tmp:
+            for side in order:
+                times[side].append(_timed(side, args.csv, os.path.join(tmp, side), args.workers))
+            same_now, rows = _same_trees(os.path.join(tmp, "common"),
+                                         os.path.join(tmp, "fer_keras"))
+            same = same and same_now
+        print(f"round {r + 1} ({order[0]} first): common {times['common'][-1]:6.2f} s, fer_keras "
+              f"{times['fer_keras'][-1]:6.2f} s, "
+              f"{times['common'][-1] / times['fer_keras'][-1]:5.1f}x", flush=True)
+    t_common, t_ours = np.median(times["common"]), np.median(times["fer_keras"])
+    print(f"rows: {rows}  cpus: {os.cpu_count()}  "
+          f"identical trees in every round: {same}  written under: {where}")
+    print(f"common iterrows+split+PIL loop : {t_common:7.2f} s (median of {args.rounds})")
+    print(f"python -m fer_keras.utils      : {t_ours:7.2f} s (median of {args.rounds})")
     print(f"speed-up                       : {t_common / t_ours:7.1f}x")
     return 0 if same else 1
 
