@@ -79,7 +79,8 @@ RECIPES: dict[str, Recipe] = {
                 "fine_tune_epochs": 30, "fine_tune_learning_rate": 1e-4, "equalize": "hist",
                 "augment": {"flip": True, "shift": 0.2, "rotation": 40.0, "zoom": 0.4,
                             "shear": 0.1}},
-        # a quarter of Training (stratified): 3 + 2 epochs of 96-px VGG blocks fit in 25 min
+        # a quarter of Training (stratified), so that 3 + 2 epochs of 96-px VGG blocks fit in
+        # 25 min at the ~33 img/s bench_train measured (an estimate: not yet run in full)
         cpu={"epochs": 3, "fine_tune_epochs": 2, "subset": 0.25, "mixed_precision": True,
              "max_minutes": 25},
         reference="The truncated-VGG16 + NiN FER2013 report (lr 0.1 with Keras 2's decay 1e-6 "
