@@ -7,7 +7,8 @@ For every run: its PublicTest accuracy after each epoch against the training min
 (``fit_minutes`` in ``history.csv``; runs written before that column existed get their
 ``fit_seconds`` spread evenly over their epochs, marked "≈" in the table), its final reported
 accuracy (``metrics.json``, with the run's own TTA; flip TTA when only
-``metrics_PublicTest_tta-flip.json`` has it), and the minutes it took to first reach each threshold. Prints a Markdown table, saves the figure.
+``metrics_PublicTest_tta-flip.json`` has it), and the minutes it took to first reach each
+threshold. Prints a Markdown table, saves the figure.
 The runs themselves come from the commands in the README (each run's ``config.json`` replays it).
 """
 

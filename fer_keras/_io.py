@@ -45,6 +45,8 @@ def _read_umask() -> int:
 
 
 _UMASK = _read_umask()
+#: The modes ``open()`` and ``mkdir`` give new files and folders under this process's umask.
+FILE_MODE, DIR_MODE = 0o666 & ~_UMASK, 0o777 & ~_UMASK
 
 
 def temp_dir(prefix: str, parent: str | os.PathLike) -> Path:
@@ -54,7 +56,7 @@ def temp_dir(prefix: str, parent: str | os.PathLike) -> Path:
     readable by the other users and services that read a plain folder there.
     """
     path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
-    os.chmod(path, 0o777 & ~_UMASK)
+    os.chmod(path, DIR_MODE)
     return path
 
 
@@ -72,7 +74,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp)
     # mkstemp makes the file private (0600); the artefact gets the mode open() would give it
-    os.chmod(tmp, 0o666 & ~_UMASK)
+    os.chmod(tmp, FILE_MODE)
     try:
         yield tmp
         _fsync(tmp)

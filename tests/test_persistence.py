@@ -211,11 +211,10 @@ def test_evaluate_cli_reports_a_damaged_model_in_one_line(saved_model, tmp_path,
 def test_atomic_writes_get_the_usual_permissions(tmp_path):
     """Temporary files and folders are private (0600/0700); what is swapped in must not be."""
     from fer_keras import _io
-    expected = 0o666 & ~_io._UMASK
     _io.write_json(tmp_path / "a.json", {"x": 1})
     with _io.atomic_path(tmp_path / "b.keras") as tmp:
         tmp.write_bytes(b"model")
     folder = _io.temp_dir(".f.", tmp_path)
-    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == expected
-    assert stat.S_IMODE((tmp_path / "b.keras").stat().st_mode) == expected
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~_io._UMASK
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == _io.FILE_MODE
+    assert stat.S_IMODE((tmp_path / "b.keras").stat().st_mode) == _io.FILE_MODE
+    assert stat.S_IMODE(folder.stat().st_mode) == _io.DIR_MODE

@@ -381,9 +381,8 @@ def test_package_run_strips_the_optimizer(tmp_path):
                                                          "metrics.json"]
     if os.name == "posix":  # the modes of plain files and folders, not private temp ones
         from fer_keras import _io
-        assert {stat.S_IMODE(p.stat().st_mode) for p in target.iterdir()} == {
-            0o666 & ~_io._UMASK}
-        assert stat.S_IMODE(target.stat().st_mode) == 0o777 & ~_io._UMASK
+        assert {stat.S_IMODE(p.stat().st_mode) for p in target.iterdir()} == {_io.FILE_MODE}
+        assert stat.S_IMODE(target.stat().st_mode) == _io.DIR_MODE
     assert (target / "best.keras").stat().st_size < (run_dir / "best.keras").stat().st_size
     recognizer = EmotionRecognizer(target)
     assert recognizer.config["packaged_from"] == run_dir.name
