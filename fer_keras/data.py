@@ -100,7 +100,7 @@ def load_fer2013(path, *, cache: bool = True, workers: int | None = None):
     Args:
         path: `fer2013.csv` or a variant (see `fer_keras.parse`), optionally gzipped.
         cache: read and write the array cache beside the CSV.
-        workers: parsing processes (default: every CPU, for large files).
+        workers: parsing threads (default: every CPU, for large files).
 
     Raises:
         FER2013Error: the file is missing or malformed; the message names the line.

@@ -17,7 +17,9 @@ the plain reference that names what is wrong with a row the kernel rejects.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import mmap
 import os
 import warnings
 import zlib
@@ -40,6 +42,8 @@ _EMOTIONS = {str(i).encode(): i for i in range(len(CLASS_NAMES))}
 _USAGE_CODES = {u.encode(): i for i, u in enumerate(USAGES)}
 _STRIP = b' \t\r"'
 _MIN_CHUNK = 1 << 20  # smaller files are not worth a second thread
+_MAP_MIN = 1 << 20  # smaller files are read, not memory-mapped
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class FER2013Error(ValueError):
@@ -92,26 +96,45 @@ class Table:
         return out
 
 
-def read_bytes(path) -> bytes:
-    """The file's bytes, gunzipped when it is gzip (by its magic number, not its name)."""
+@contextlib.contextmanager
+def file_bytes(path):
+    """The file's bytes, gunzipped when it is gzip (by its magic number, not its name).
+
+    A plain file of `_MAP_MIN` bytes or more is memory-mapped, not read: the kernel parses the
+    page cache in place, which saves copying it (a third of a second for the 271 MB FER2013 CSV).
+    Changing the file while it is being parsed is not supported.
+    """
     path = os.fspath(path)
+    mapped = None
     try:
         with open(path, "rb") as f:
-            data = f.read()
+            size = os.fstat(f.fileno()).st_size
+            if f.read(2) != GZIP_MAGIC and size >= max(_MAP_MIN, 1):
+                data = mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            else:
+                f.seek(0)
+                data = f.read()
     except FileNotFoundError:
         raise FER2013Error(path, None, "no such file") from None
     except IsADirectoryError:
         raise FER2013Error(path, None, "is a directory, not a CSV file") from None
     except OSError as e:
         raise FER2013Error(path, None, f"cannot read: {e.strerror}") from None
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = gzip.decompress(data)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-            raise FER2013Error(path, None, f"truncated or corrupt gzip data ({e})") from None
-    if not data.strip():
-        raise FER2013Error(path, None, "the file is empty")
-    return data
+    try:
+        if data[:2] == GZIP_MAGIC:
+            try:
+                data = gzip.decompress(data)
+            except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+                raise FER2013Error(path, None, f"truncated or corrupt gzip data ({e})") from None
+        if not data[:65536].strip() and not bytes(data).strip():
+            raise FER2013Error(path, None, "the file is empty")
+        yield data
+    finally:
+        if mapped is not None:
+            try:
+                mapped.close()
+            except BufferError:
+                pass  # an array over it lives on in a traceback; unmapped when that goes
 
 
 def parse_header(data: bytes, path) -> Layout:
@@ -206,14 +229,13 @@ def parse_chunk(chunk: bytes, first_line: int, layout: Layout, path):
     return pixels.astype(np.uint8), labels, usage
 
 
-def chunk_bounds(data: bytes, start: int, stop: int, chunk_bytes: int):
-    """Split `data[start:stop]` at line ends into ~`chunk_bytes` pieces: [(begin, end, line)]."""
-    bounds, line = [], 2
+def chunk_bounds(data, start: int, stop: int, chunk_bytes: int) -> list[tuple[int, int]]:
+    """Split `data[start:stop]` at line ends into ~`chunk_bytes` pieces: [(begin, end)]."""
+    bounds = []
     while start < stop:
         end = data.find(b"\n", min(start + chunk_bytes, stop - 1), stop)
         end = stop if end < 0 else end + 1
-        bounds.append((start, end, line))
-        line += data.count(b"\n", start, end)
+        bounds.append((start, end))
         start = end
     return bounds
 
@@ -228,7 +250,8 @@ def default_workers() -> int:
 
 def _data_span(data: bytes) -> tuple[int, int]:
     """Byte range of the data lines: after the header, before any trailing blank lines."""
-    start = data.find(b"\n") + 1 if b"\n" in data else len(data)
+    newline = data.find(b"\n")
+    start = newline + 1 if newline >= 0 else len(data)
     stop = len(data)
     while stop > start and data[stop - 1] in b"\r\n \t":
         stop -= 1
@@ -252,33 +275,38 @@ def parse_file(path, workers: int | None = None) -> Table:
     Raises:
         FER2013Error: the file is missing, unreadable or malformed; the message names the line.
     """
+    with file_bytes(path) as data:
+        return _parse(data, path, default_workers() if workers is None else max(1, workers))
+
+
+def _parse(data, path, workers: int) -> Table:
     from fer_keras import parse_kernel as kernel
 
-    data = read_bytes(path)
     layout = parse_header(data, path)
     start, stop = _data_span(data)
-    workers = default_workers() if workers is None else max(1, workers)
     bounds = chunk_bounds(data, start, stop, max(_MIN_CHUNK, (stop - start) // workers + 1))
-    rows = [data.count(b"\n", b, e) + (e == stop) for b, e, _ in bounds]
-    n = sum(rows)
-    if n == 0:
-        raise FER2013Error(path, 2, "no data rows after the header")
-    images = np.empty((n, NUM_PIXELS), np.uint8)
-    labels = np.empty(n, np.int64)
-    usage = np.empty(n, np.int8)
-    offsets = np.concatenate([[0], np.cumsum(rows)])
     buf = np.frombuffer(data, np.uint8)
-    columns = [-1 if c is None else c for c in (layout.emotion, layout.pixels, layout.usage)]
+    with ThreadPoolExecutor(max(1, len(bounds))) as pool:  # the kernels release the GIL
+        newlines = list(pool.map(lambda b: kernel.count_newlines(buf, *b), bounds))
+        rows = [k + (e == stop) for k, (_, e) in zip(newlines, bounds)]
+        n = sum(rows)
+        if n == 0:
+            raise FER2013Error(path, 2, "no data rows after the header")
+        images = np.empty((n, NUM_PIXELS), np.uint8)
+        labels = np.empty(n, np.int64)
+        usage = np.empty(n, np.int8)
+        offsets = np.concatenate([[0], np.cumsum(rows)])
+        columns = [-1 if c is None else c for c in (layout.emotion, layout.pixels, layout.usage)]
 
-    def run(k):
-        (b, e, _), r0, r1 = bounds[k], offsets[k], offsets[k + 1]
-        return kernel.parse_rows(buf, b, e, layout.ncols, *columns, layout.default_usage,
-                                 images[r0:r1], labels[r0:r1], usage[r0:r1],
-                                 kernel.USAGE_TABLE, kernel.USAGE_LEN)
+        def run(k):
+            (b, e), r0, r1 = bounds[k], offsets[k], offsets[k + 1]
+            return kernel.parse_rows(buf, b, e, layout.ncols, *columns, layout.default_usage,
+                                     images[r0:r1], labels[r0:r1], usage[r0:r1],
+                                     kernel.USAGE_TABLE, kernel.USAGE_LEN)
 
-    with ThreadPoolExecutor(len(bounds)) as pool:  # the kernel releases the GIL
         results = list(pool.map(run, range(len(bounds))))
-    for (b, e, line), (_, bad) in zip(bounds, results):
+    lines = 2 + np.concatenate([[0], np.cumsum(newlines)])  # file line of each chunk's start
+    for (b, e), line, (_, bad) in zip(bounds, lines, results):
         if bad >= 0:
-            _explain(data, b, e, bad, line, layout, path)
+            _explain(data, b, e, bad, int(line), layout, path)
     return Table(images.reshape(-1, IMAGE_SIZE, IMAGE_SIZE), labels, usage)

@@ -26,6 +26,15 @@ def _blank(c):
 
 
 @numba.njit(cache=True, nogil=True)
+def count_newlines(buf, begin, end):
+    """The number of line feeds in `buf[begin:end]` (each thread counts its own chunk)."""
+    n = 0
+    for j in range(begin, end):
+        n += buf[j] == _NL
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
 def parse_rows(buf, begin, end, ncols, i_emotion, i_pixels, i_usage, default_usage,
                images, labels, usage, usage_table, usage_len):
     """Parse the lines of `buf[begin:end]` into row 0.. of the output arrays.

@@ -6,11 +6,13 @@ never a crash and never an image that differs from what the file says.
 """
 
 import gzip
+from unittest import mock
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fer_keras import parse
 from fer_keras.data import load_png_tree
 from fer_keras.parse import FER2013Error, parse_chunk, parse_file, parse_header
 from fer_keras.utils import convert
@@ -80,8 +82,9 @@ def reference(data, path):
 @FUZZ
 @given(fer_files(), st.lists(st.tuples(st.floats(0, 1), st.sampled_from(
     [b"", b",", b" ", b"x", b"-", b"9", b"999", b"\n", b"\r", b"\"", b"\x00", b"7", b"."])),
-    min_size=1, max_size=3))
-def test_corruptions_give_the_reference_error_or_the_reference_rows(tmp_path_factory, file, edits):
+    min_size=1, max_size=3), st.booleans())
+def test_corruptions_give_the_reference_error_or_the_reference_rows(tmp_path_factory, file, edits,
+                                                                    mapped):
     data = file[0]
     for where, insert in edits:
         i = int(where * (len(data) - 1))
@@ -91,8 +94,11 @@ def test_corruptions_give_the_reference_error_or_the_reference_rows(tmp_path_fac
         expected = reference(data, path)
     except FER2013Error as e:
         expected = e
+    # mapped: the file memory-mapped and cut into chunks of about a line each, as a large file is
+    small = {"_MAP_MIN": 0, "_MIN_CHUNK": 1} if mapped else {"_MAP_MIN": 1 << 40}
     try:
-        got = parse_file(path, workers=2)
+        with mock.patch.multiple(parse, **small):
+            got = parse_file(path, workers=3)
     except FER2013Error as e:
         assert isinstance(expected, FER2013Error), f"kernel rejected a valid file: {e}"
         assert str(e) == str(expected) or e.line == expected.line

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import mmap
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import fer_lines, make_fer_csv, make_images, write_csv
 
-from fer_keras import CLASS_NAMES
+from fer_keras import CLASS_NAMES, parse
 from fer_keras.utils import JOURNAL, convert, finish_swap, main
 
 
@@ -96,6 +97,15 @@ BAD_CASES = {
 }
 
 
+@pytest.fixture(params=["read", "mapped"])
+def reading(request, monkeypatch):
+    """Each bad-input test twice: the file read into memory, and memory-mapped in small chunks."""
+    mapped = request.param == "mapped"
+    monkeypatch.setattr(parse, "_MAP_MIN", 0 if mapped else 1 << 40)
+    monkeypatch.setattr(parse, "_MIN_CHUNK", 1 if mapped else parse._MIN_CHUNK)
+    return request.param
+
+
 def run_bad(tmp_path, capsys, csv):
     out = tmp_path / "out"
     code = main(["--csv", str(csv), "--out", str(out), "--quiet"])
@@ -107,7 +117,7 @@ def run_bad(tmp_path, capsys, csv):
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CASES))
-def test_malformed_row_names_file_and_line(tmp_path, capsys, case):
+def test_malformed_row_names_file_and_line(tmp_path, capsys, case, reading):
     header, bad, expected = BAD_CASES[case]
     good = f"3,{GOOD},Training" if header == "emotion,pixels,Usage" else None
     lines = [good, good, bad, good] if good else [bad]
@@ -117,17 +127,43 @@ def test_malformed_row_names_file_and_line(tmp_path, capsys, case):
     assert f"{csv}:{line}: " in err and expected in err, err
 
 
-def test_bad_line_deep_in_a_large_file_is_located(tmp_path, capsys):
+def test_bad_line_deep_in_a_large_file_is_located(tmp_path, capsys, reading):
     images = make_images(400)
     lines = fer_lines(images, [1] * 400, ["Training"] * 400)
     lines[345] = lines[345].replace(",Training", ",Train")
     csv = write_csv(tmp_path / "big.csv", lines)
     assert f"{csv}:347: unknown Usage 'Train'" in run_bad(tmp_path, capsys, csv)
+    for workers in (1, 3, 7):  # the line is counted right from any chunk
+        with pytest.raises(parse.FER2013Error, match=f"{csv}:347: unknown Usage"):
+            parse.parse_file(csv, workers=workers)
+
+
+def test_large_plain_files_are_mapped_and_parsed_exactly(tmp_path, monkeypatch):
+    calls, real_mmap = [], mmap.mmap
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real_mmap(*args, **kwargs)
+
+    monkeypatch.setattr(parse.mmap, "mmap", spy)
+    images = make_images(130, seed=3)  # 130 rows of ~9 KB: over _MAP_MIN (1 MiB)
+    labels, usages = [i % 7 for i in range(130)], ["Training", "PublicTest"] * 65
+    lines = fer_lines(images, labels, usages)
+    plain = write_csv(tmp_path / "f.csv", lines, newline="\r\n", final_newline=False)
+    gz = write_csv(tmp_path / "f.csv.gz", lines)
+    assert plain.stat().st_size >= parse._MAP_MIN
+    for path, mapped in ((plain, 1), (gz, 0)):
+        calls.clear()
+        table = parse.parse_file(path, workers=3)
+        assert len(calls) == mapped
+        np.testing.assert_array_equal(table.images, images)
+        np.testing.assert_array_equal(table.labels, labels)
+        assert [parse.ALL_USAGES[u] for u in table.usage] == usages
 
 
 @pytest.mark.parametrize("case", ["empty", "header only", "truncated gzip", "binary", "missing",
                                   "directory", "blank line"])
-def test_bad_files(tmp_path, capsys, case):
+def test_bad_files(tmp_path, capsys, case, reading):
     csv = tmp_path / "f.csv"
     if case == "empty":
         csv.write_bytes(b"")
