@@ -3,8 +3,9 @@
 :func:`fit_phases` is what ``fer_keras.train`` runs between writing ``config.json`` and scoring the
 best checkpoint. Transfer models (those registered with ``fine_tune``) train in two phases: phase 1
 with the base frozen, phase 2 from the best phase-1 weights after ``fine_tune`` unfreezes the top
-block, recompiled at ``fine_tune_learning_rate``. Every epoch is committed to ``RUN_DIR/backup``
-(:mod:`fer_keras.resume`), so a killed run continues where it was, phase included.
+block, recompiled at ``fine_tune_learning_rate``; built with nothing frozen, they train in one.
+Every epoch is committed to ``RUN_DIR/backup`` (:mod:`fer_keras.resume`), so a killed run
+continues where it was, phase included.
 """
 
 from __future__ import annotations
@@ -16,27 +17,28 @@ import keras
 from fer_keras import _io, data, distribute, heads, pipeline
 from fer_keras.models import build_model, get_spec
 from fer_keras.resume import EpochBackup, RunBackup, callback_state, restore_callback
-from fer_keras.runs import BestCheckpoint, TimeBudget, trainable_layer_names
+from fer_keras.runs import BestCheckpoint, TimeBudget, has_frozen_layers, trainable_layer_names
 from fer_keras.schedules import BudgetedSchedule, make_schedule
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_nesterov", "adagrad", "rmsprop")
 
 
-def make_optimizer(name: str, learning_rate, weight_decay: float | None = None
-                   ) -> keras.optimizers.Optimizer:
+def make_optimizer(name: str, learning_rate, weight_decay: float | None = None,
+                   momentum: float = 0.9) -> keras.optimizers.Optimizer:
     """A fresh optimizer (phase 2 needs its own: a new learning rate and new slot variables).
 
-    ``name`` is one of :data:`OPTIMIZERS`: ``sgd`` (momentum 0.9), ``sgd_nesterov`` (Nesterov
-    momentum 0.9), ``adam``, ``adamw``, ``adagrad``, ``rmsprop``. ``weight_decay`` is Keras's
-    decoupled weight decay (``None``: the optimizer's default, which is 0.004 for AdamW and none
-    for the others).
+    ``name`` is one of :data:`OPTIMIZERS`: ``sgd`` (``momentum``, 0.9 by default),
+    ``sgd_nesterov`` (Nesterov momentum ``momentum``), ``adam``, ``adamw``, ``adagrad``,
+    ``rmsprop``. ``weight_decay`` is Keras's decoupled weight decay (``None``: the optimizer's
+    default, which is 0.004 for AdamW and none for the others). ``momentum`` is SGD's only (Keras
+    2's ``SGD(lr=...)`` had none: 0 reproduces a recipe written for it).
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"Unknown optimizer {name!r}. Accepted values: {OPTIMIZERS}.")
     kwargs = {} if weight_decay is None else {"weight_decay": weight_decay}
     if name in ("sgd", "sgd_nesterov"):
-        return keras.optimizers.SGD(learning_rate, momentum=0.9, nesterov=name == "sgd_nesterov",
-                                    **kwargs)
+        return keras.optimizers.SGD(learning_rate, momentum=momentum,
+                                    nesterov=name == "sgd_nesterov", **kwargs)
     return {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
             "adagrad": keras.optimizers.Adagrad,
             "rmsprop": keras.optimizers.RMSprop}[name](learning_rate, **kwargs)
@@ -82,7 +84,8 @@ def _compile(model, cfg, learning_rate, decay_steps, budget=None):
     if budget is not None and budget.max_seconds and not isinstance(schedule, float):
         schedule = BudgetedSchedule(schedule, decay_steps)
         clocks.append(BudgetClock(schedule, budget))
-    optimizer = make_optimizer(cfg["optimizer"], schedule, cfg["weight_decay"])
+    optimizer = make_optimizer(cfg["optimizer"], schedule, cfg["weight_decay"],
+                               cfg["momentum"])
     model.compile(optimizer=optimizer,
                   loss=heads.head_loss(network_head(cfg["head"]), cfg["label_smoothing"]),
                   metrics=heads.head_metrics(), jit_compile=cfg["jit_compile"])
@@ -149,7 +152,9 @@ def fit_phases(cfg, run_dir, strategy, train_data, val_data, backup: RunBackup,
     replica_sync = [distribute.SyncReplicaStats(strategy)] if (
         strategy.num_replicas_in_sync > 1) else []
     plan = [(cfg["learning_rate"], cfg["epochs"])]
-    if spec.fine_tune is not None and cfg["fine_tune_epochs"] > 0:
+    # Phase 2 unfreezes what phase 1 kept frozen: a model built with nothing frozen (vgg16_nin
+    # without pre-trained weights, trained from scratch) has one phase.
+    if spec.fine_tune is not None and cfg["fine_tune_epochs"] > 0 and has_frozen_layers(model):
         plan.append((cfg["fine_tune_learning_rate"], cfg["fine_tune_epochs"]))
 
     phases, next_epoch = list(state.get("phases", [])), state.get("epoch", 0)

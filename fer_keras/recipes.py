@@ -75,16 +75,20 @@ RECIPES: dict[str, Recipe] = {
         description="VGG16 blocks 1-3 + a Network-in-Network block at 96x96, equalised, frozen "
                     "then unfrozen",
         config={"model": "vgg16_nin", "head": "softmax", "epochs": 30, "batch_size": 64,
-                "optimizer": "sgd", "learning_rate": 0.1, "schedule": "constant",
+                "optimizer": "sgd", "momentum": 0.0, "learning_rate": 0.1, "schedule": "constant",
                 "fine_tune_epochs": 30, "fine_tune_learning_rate": 1e-4, "equalize": "hist",
                 "augment": {"flip": True, "shift": 0.2, "rotation": 40.0, "zoom": 0.4,
                             "shear": 0.1}},
-        # a quarter of Training (stratified), so that 3 + 2 epochs of 96-px VGG blocks fit in
-        # 25 min at the ~33 img/s bench_train measured (an estimate: not yet run in full)
-        cpu={"epochs": 3, "fine_tune_epochs": 2, "subset": 0.25, "mixed_precision": True,
+        # From scratch (no ImageNet weights here), 4-minute probes on a quarter of Training: the
+        # published plain SGD at 0.1 stayed at the class prior (25.0% PublicTest), as did Adam at
+        # 1e-3 (25.1%); momentum SGD at 0.01 on the one-cycle clock alone began to move (25.9%),
+        # so the CPU schedule uses it, on all of Training. From scratch it is one phase.
+        cpu={"epochs": 8, "fine_tune_epochs": 2, "optimizer": "sgd", "momentum": 0.9,
+             "learning_rate": 0.01, "schedule": "onecycle", "mixed_precision": True,
              "max_minutes": 25},
-        reference="The truncated-VGG16 + NiN FER2013 report (lr 0.1 with Keras 2's decay 1e-6 "
-                  "per step: under 3% lower after 20,000 steps, so constant here)."),
+        reference="The truncated-VGG16 + NiN FER2013 report (Keras 2's SGD: no momentum, lr 0.1 "
+                  "with decay 1e-6 per step, under 3% lower after 20,000 steps, so constant "
+                  "here)."),
 }
 
 

@@ -41,6 +41,13 @@ def library_versions() -> dict[str, str]:
             "platform": platform.platform(), "cpu_count": str(os.cpu_count())}
 
 
+def has_frozen_layers(model: keras.Model) -> bool:
+    """Whether some layer with weights (nested models included) is frozen (``trainable=False``)."""
+    return any((layer.weights and not layer.trainable) or
+               (isinstance(layer, keras.Model) and has_frozen_layers(layer))
+               for layer in model.layers)
+
+
 def trainable_layer_names(model: keras.Model) -> list[str]:
     """Names of layers with trainable weights, nested models flattened (``vgg16/block5_conv1``)."""
     names = []

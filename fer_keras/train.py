@@ -52,9 +52,9 @@ __all__ = ["DEFAULTS", "build_parser", "config_from_args", "fit_svc", "main", "m
 #: Every config key with its default; ``--config`` files and ``train(config)`` may set any of them.
 DEFAULTS = {
     "model": "shallow_cnn", "head": "softmax", "data": None, "out": "models", "seed": 0,
-    "epochs": 30, "batch_size": 64, "learning_rate": 1e-3, "optimizer": "adam", "subset": 1.0,
-    "augment": True, "equalize": None, "class_weight": False, "mixed_precision": False,
-    "schedule": "plateau",
+    "epochs": 30, "batch_size": 64, "learning_rate": 1e-3, "optimizer": "adam", "momentum": 0.9,
+    "subset": 1.0, "augment": True, "equalize": None, "class_weight": False,
+    "mixed_precision": False, "schedule": "plateau",
     "early_stopping_patience": 8, "reduce_lr_patience": 3, "reduce_lr_factor": 0.5,
     "min_learning_rate": 1e-6, "fine_tune_epochs": 10, "fine_tune_learning_rate": 1e-5,
     "model_options": {}, "feature_layer": heads.FEATURE_LAYER, "svc_kind": "svc",
@@ -89,6 +89,8 @@ def resolve_config(config: dict | None = None, **overrides) -> dict:
             raise ValueError(f"Unknown {key} {cfg[key]!r}. Accepted values: {choices}.")
     if cfg["epochs"] < 1:
         raise ValueError(f"epochs must be at least 1. Received: epochs={cfg['epochs']}")
+    if not 0 <= cfg["momentum"] < 1:
+        raise ValueError(f"momentum must be in [0, 1). Received: momentum={cfg['momentum']}")
     return cfg
 
 
@@ -265,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, help=f"default {d['batch_size']}")
     p.add_argument("--learning-rate", type=float, help=f"default {d['learning_rate']}")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d['optimizer']}")
+    p.add_argument("--momentum", type=float, help=f"SGD's momentum (default {d['momentum']}; 0 "
+                   "for Keras 2's plain SGD)")
     p.add_argument("--subset", type=float, help="stratified fraction of Training to use (1.0)")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction,
                    help="flip/shift/rotate/zoom Training images (default on)")

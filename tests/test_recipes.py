@@ -77,6 +77,24 @@ def test_nesterov_only_for_sgd_nesterov():
         fitting.make_optimizer("lion", 0.1)
 
 
+@pytest.mark.parametrize("momentum, moved", [(0.0, 0.2), (0.9, 0.1 + 0.19)])
+def test_sgd_momentum_is_the_configs(momentum, moved):
+    # two steps of the same gradient: plain SGD moves 2 x lr; momentum adds 0.9 x the first step
+    var = keras.Variable(np.ones(1, "float32"))
+    opt = fitting.make_optimizer("sgd", 0.1, momentum=momentum)
+    for _ in range(2):
+        opt.apply_gradients([(keras.ops.ones(1), var)])
+    assert 1 - float(keras.ops.convert_to_numpy(var)[0]) == pytest.approx(moved, rel=1e-5)
+
+
+def test_momentum_from_the_cli_and_checked():
+    args = train.build_parser().parse_args(["--recipe", "vgg16_nin", "--momentum", "0.5"])
+    assert train.config_from_args(args)["momentum"] == 0.5
+    assert recipes.recipe_config("vgg16_nin")["momentum"] == 0.0  # Keras 2's plain SGD
+    with pytest.raises(ValueError, match="momentum must be in"):
+        train.resolve_config(momentum=1.0)
+
+
 def lr_at(schedule, steps):
     return np.array([float(schedule(s)) if callable(schedule) else schedule for s in steps])
 

@@ -13,7 +13,7 @@ import keras
 import pytest
 from conftest import make_fer_csv
 
-from fer_keras import _io, fitting, train
+from fer_keras import _io, fitting, models, train
 from fer_keras.models import get_spec
 from fer_keras.models.registry import ModelSpec
 from fer_keras.resume import RunBackup
@@ -137,13 +137,19 @@ def interrupt_at(epoch, batch):
 
 
 def test_resume_in_phase_two_keeps_phase_best_and_schedule(csv_path, tmp_path, monkeypatch):
-    # shallow_cnn standing in for a transfer model: phase 2 freezes its first conv.
-    def fine_tune(model):
+    # shallow_cnn standing in for a transfer model: its first conv frozen in phase 1, unfrozen in 2.
+    def build(*args, **kwargs):
+        model = models.build_model(*args, **kwargs)
         model.get_layer("block1_conv1").trainable = False
+        return model
+
+    def fine_tune(model):
+        model.get_layer("block1_conv1").trainable = True
         return model
 
     spec = ModelSpec("shallow_cnn", get_spec("shallow_cnn").builder, fine_tune)
     monkeypatch.setattr(fitting, "get_spec", lambda name: spec)
+    monkeypatch.setattr(fitting, "build_model", build)
     phase_callbacks = fitting._phase_callbacks
     monkeypatch.setattr(fitting, "_phase_callbacks",
                         lambda cfg: [*phase_callbacks(cfg), interrupt_at(epoch=3, batch=0)])
@@ -163,8 +169,8 @@ def test_resume_in_phase_two_keeps_phase_best_and_schedule(csv_path, tmp_path, m
     assert [float(r["learning_rate"]) for r in rows] == pytest.approx([1e-3, 1e-3, 1e-4, 1e-4])
     phases = json.loads((run_dir / "config.json").read_text())["phases"]
     assert [(p["first_epoch"], p["epochs_run"]) for p in phases] == [(0, 2), (2, 2)]
-    assert "block1_conv1" in phases[0]["trainable_layers"]
-    assert "block1_conv1" not in phases[1]["trainable_layers"]
+    assert "block1_conv1" not in phases[0]["trainable_layers"]
+    assert "block1_conv1" in phases[1]["trainable_layers"]
     # The best value survived the restart: the checkpoint is the first best epoch of the history.
     accuracies = [float(r["val_accuracy"]) for r in rows]
     metrics = json.loads((run_dir / "metrics.json").read_text())

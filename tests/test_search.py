@@ -12,7 +12,7 @@ import pytest
 from conftest import make_fer_csv
 from matplotlib.figure import Figure
 
-from fer_keras import search, train
+from fer_keras import recipes, search, train
 from fer_keras.plots import plot_search_heatmap
 
 ARGS = ["--model", "shallow_cnn", "--optimizers", "sgd,adam", "--schedules", "constant,cosine",
@@ -123,6 +123,14 @@ def test_quick_settings_and_trial_config():
         "adamw", "onecycle", 3e-3)
     assert config["epochs"] == config["early_stopping_patience"] == 1
     assert config["data"] == str(Path("x.csv").resolve()) and config["max_minutes"] is None
+
+
+def test_sgd_trials_keep_momentum_whatever_the_recipe():
+    settings = search.make_settings(optimizers=["sgd"], schedules=["constant"], quick=True,
+                                    recipe="vgg16_nin", data_path="x.csv")
+    assert recipes.recipe_config("vgg16_nin")["momentum"] == 0.0
+    config = train.resolve_config(search.trial_config(settings, "sgd", "constant"))
+    assert config["momentum"] == search.SGD_MOMENTUM == 0.9
 
 
 def test_heatmap_marks_missing_pairs():

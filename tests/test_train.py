@@ -81,6 +81,17 @@ def test_two_phase_transfer_training(csv_path, tmp_path):
     assert [float(r["learning_rate"]) for r in rows] == pytest.approx([1e-3, 1e-5])
 
 
+def test_a_model_built_with_nothing_frozen_trains_in_one_phase(csv_path, tmp_path):
+    # vgg16_nin from scratch: its base is trainable from the start, so there is nothing to unfreeze
+    run_dir = train.train(
+        model="vgg16_nin", data=csv_path, out=str(tmp_path), epochs=1, fine_tune_epochs=1,
+        learning_rate=1e-3, fine_tune_learning_rate=1e-5, batch_size=14, verbose=0,
+        model_options={"weights": None, "image_size": 32, "nin_filters": [4, 4, 4]})
+    phases = json.loads((run_dir / "config.json").read_text())["phases"]
+    assert len(phases) == 1 and "vgg16/block1_conv1" in phases[0]["trainable_layers"]
+    assert len(history(run_dir)) == 1
+
+
 def test_time_budget_stops_training(csv_path, tmp_path):
     run_dir = train.train(TINY, data=csv_path, out=str(tmp_path), epochs=5, max_minutes=1e-6)
     assert len(history(run_dir)) == 1
