@@ -13,10 +13,9 @@ On ext4 without a journal (this VM's root disk), creating files is up to 3x slow
 many files were deleted nearby, and for 6 min if their inode-table blocks hold unwritten changes
 (as creating new files among them makes them): the inode allocator skips every recently deleted
 inode (`recently_deleted()` in fs/ext4/ialloc.c), one buffer lookup each (perf record: the kernel's
-`find_get_block_common` and `recently_deleted` on top). So the trees
-are deleted only after the last round, and a run started within minutes of deleting another tree
-(an earlier run's, say) times that instead; both sides pay it, the converter most, as its time is
-mostly file creation.
+`find_get_block_common` and `recently_deleted` on top). So the trees are deleted only after the
+last round, and a run started within minutes of deleting another tree (an earlier run's, say)
+times that instead; both sides pay it, the converter most, as its time is mostly file creation.
 """
 
 import argparse
@@ -28,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _shared import same_splits, warm_up_parser  # benchmarks/ is sys.path[0]
 from PIL import Image
 
 from fer_keras import CLASS_NAMES
-from fer_keras.data import load_png_tree, sample_path
-from fer_keras.parse import parse_file
+from fer_keras.data import load_png_tree
 from fer_keras.utils import convert
 
 
@@ -60,9 +59,7 @@ def _timed(side, csv, out, workers) -> float:
 def _same_trees(a, b) -> tuple[bool, int]:
     """Whether the two trees hold identical arrays; the number of images in the first."""
     a, b = load_png_tree(a), load_png_tree(b)
-    same = list(a) == list(b) and all(np.array_equal(a[k][0], b[k][0]) and
-                                      np.array_equal(a[k][1], b[k][1]) for k in a)
-    return same, sum(len(labels) for _, labels in a.values())
+    return same_splits(a, b), sum(len(labels) for _, labels in a.values())
 
 
 def main(argv=None) -> int:
@@ -76,15 +73,9 @@ def main(argv=None) -> int:
                              "reported (default 3)")
     args = parser.parse_args(argv)
     where = args.dir or Path(args.csv).parent
-    t = time.perf_counter()
-    parse_file(sample_path())
-    t_warm = time.perf_counter() - t
-    print(f"parser warm-up (not timed below): {t_warm:6.2f} s (Numba compile on first use, "
-          "then a cache load)")
+    warm_up_parser()
     times, same, rows = {"common": [], "fer_keras": []}, True, 0
-    # Every round writes into its own folders and all are deleted only after the last round: on
-    # ext4 mounted with `discard` (this VM's disk) deleting 32k files makes the next few seconds
-    # of file creation 2x slower, which would time the benchmark's own cleanup, not a side.
+    # Every round writes into its own folders, all deleted after the last round (see above).
     with tempfile.TemporaryDirectory(dir=where) as tmp:
         for r in range(args.rounds):
             # A disk's speed drifts between runs minutes apart (journal commits, write-back), so

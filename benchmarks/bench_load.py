@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 import pandas as pd
+from _shared import same_splits, warm_up_parser  # benchmarks/ is sys.path[0]
 
-from fer_keras.data import load_fer2013, sample_path
-from fer_keras.parse import parse_file
+from fer_keras.data import load_fer2013
 
 
 def common_loader(csv):
@@ -36,11 +36,6 @@ def _timed(f, *args):
     t = time.perf_counter()
     out = f(*args)
     return out, time.perf_counter() - t
-
-
-def _same(a, b) -> bool:
-    return set(a) == set(b) and all(np.array_equal(a[k][0], b[k][0]) and
-                                    np.array_equal(a[k][1], b[k][1]) for k in b)
 
 
 def _ours(csv, cache):
@@ -59,9 +54,7 @@ def main(argv=None) -> int:
                              "medians reported (default 3)")
     args = parser.parse_args(argv)
     cache = args.csv + ".fer_keras-cache.npz"
-    _, t_warm = _timed(parse_file, sample_path())
-    print(f"parser warm-up (not timed below): {t_warm:6.2f} s (Numba compile on first use, "
-          "then a cache load)")
+    warm_up_parser()
     times, same, rows = {"common": [], "first": [], "cached": []}, True, 0
     for r in range(args.rounds):
         if r % 2 == 0:
@@ -70,7 +63,7 @@ def main(argv=None) -> int:
         else:
             first, again, t_first, t_cached = _ours(args.csv, cache)
             ref, t_common = _timed(common_loader, args.csv)
-        same = same and _same(first, ref) and _same(again, ref)
+        same = same and same_splits(first, ref) and same_splits(again, ref)
         rows = sum(len(v[1]) for v in ref.values())
         for key, value in (("common", t_common), ("first", t_first), ("cached", t_cached)):
             times[key].append(value)

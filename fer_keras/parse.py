@@ -44,6 +44,7 @@ _STRIP = b' \t\r"'
 _MIN_CHUNK = 1 << 20  # smaller files are not worth a second thread
 _MAP_MIN = 1 << 20  # smaller files are read, not memory-mapped
 GZIP_MAGIC = b"\x1f\x8b"
+_HEAD_BYTES = 65536  # how much of a file is looked at first (binary data, blank files)
 
 
 class FER2013Error(ValueError):
@@ -126,7 +127,7 @@ def file_bytes(path):
                 data = gzip.decompress(data)
             except (EOFError, gzip.BadGzipFile, zlib.error) as e:
                 raise FER2013Error(path, None, f"truncated or corrupt gzip data ({e})") from None
-        if not data[:65536].strip() and not bytes(data).strip():
+        if not data[:_HEAD_BYTES].strip() and not bytes(data).strip():
             raise FER2013Error(path, None, "the file is empty")
         yield data
     finally:
@@ -141,7 +142,7 @@ def parse_header(data: bytes, path) -> Layout:
     """The column layout from the first line; errors name the accepted columns."""
     end = data.find(b"\n")
     head = data[: end if end >= 0 else len(data)]
-    if b"\0" in head or b"\0" in data[:65536]:
+    if b"\0" in head or b"\0" in data[:_HEAD_BYTES]:
         raise FER2013Error(path, 1, "not a CSV file (binary data)")
     try:
         text = head.decode("utf-8-sig")

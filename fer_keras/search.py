@@ -65,8 +65,6 @@ DEFAULT_SCHEDULES = ("constant", "step", "plateau", "cosine", "onecycle")
 #: its effective rate only ever decays).
 LEARNING_RATES = {"sgd": 0.01, "sgd_nesterov": 0.01, "adam": 1e-3, "adamw": 1e-3,
                   "adagrad": 0.01, "rmsprop": 1e-3}
-#: Every SGD trial's momentum, whatever the recipe says (``vgg16_nin``'s is Keras 2's plain 0).
-SGD_MOMENTUM = 0.9
 DEFAULT_MODEL = "vgg_fer"
 DEFAULT_EPOCHS = 20
 #: ``--quick``: one epoch of a tiny model on a tenth of Training, for notebooks and tests.
@@ -140,7 +138,9 @@ def trial_config(settings: dict, optimizer: str, schedule: str, **overrides) -> 
             "seed": settings["seed"], "subset": settings["subset"],
             "model_options": settings["model_options"], "epochs": epochs,
             "max_minutes": settings["minutes_per_trial"], "early_stopping_patience": epochs,
-            "optimizer": optimizer, "schedule": schedule, "momentum": SGD_MOMENTUM,
+            "optimizer": optimizer, "schedule": schedule,
+            # SGD trials keep the default momentum whatever the recipe says (vgg16_nin's is 0)
+            "momentum": train.DEFAULTS["momentum"],
             "learning_rate": settings["learning_rates"][optimizer], **overrides}
 
 

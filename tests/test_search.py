@@ -130,7 +130,7 @@ def test_sgd_trials_keep_momentum_whatever_the_recipe():
                                     recipe="vgg16_nin", data_path="x.csv")
     assert recipes.recipe_config("vgg16_nin")["momentum"] == 0.0
     config = train.resolve_config(search.trial_config(settings, "sgd", "constant"))
-    assert config["momentum"] == search.SGD_MOMENTUM == 0.9
+    assert config["momentum"] == train.DEFAULTS["momentum"] == 0.9
 
 
 def test_heatmap_marks_missing_pairs():
