@@ -4,8 +4,8 @@ import time
 
 import numpy as np
 
-from fer_keras.data import sample_path
-from fer_keras.parse import parse_file
+from fer_keras.data.loading import sample_path
+from fer_keras.data.parse import parse_file
 
 
 def warm_up_parser() -> None:

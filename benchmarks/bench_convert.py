@@ -31,8 +31,8 @@ from _shared import same_splits, warm_up_parser  # benchmarks/ is sys.path[0]
 from PIL import Image
 
 from fer_keras import CLASS_NAMES
-from fer_keras.data import load_png_tree
-from fer_keras.utils import convert
+from fer_keras.data.convert import convert
+from fer_keras.data.loading import load_png_tree
 
 
 def common_loop(csv, out):

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from bench_train import bench
 
-from fer_keras.data import load_dataset, sample_path
+from fer_keras.data.loading import load_dataset, sample_path
 
 VARIANTS = [("cpu_fast (32-256 filters), batch 64", {}, 64),
             ("cpu_fast, batch 128", {}, 128),

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from _shared import same_splits, warm_up_parser  # benchmarks/ is sys.path[0]
 
-from fer_keras.data import load_fer2013
+from fer_keras.data.loading import load_fer2013
 
 
 def common_loader(csv):

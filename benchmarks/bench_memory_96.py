@@ -6,7 +6,7 @@ Each measurement runs in its own child process (this script with ``--child MODE`
 resident memory (max RSS) is read from the kernel's accounting of that child (``os.wait4``), so
 the two never share a heap:
 
-- ``pipeline``: ``fer_keras.pipeline.make_dataset(..., training=True, augment=True,
+- ``pipeline``: ``fer_keras.data.pipeline.make_dataset(..., training=True, augment=True,
   image_size=96, channels=3)`` over Training, iterated for one full epoch. Images stay uint8
   48x48 in memory; the 96x96x3 float32 view exists a batch at a time.
 - ``materialised``: Training resized to 96x96x3 float32 once, held as one array, then one epoch
@@ -59,8 +59,8 @@ def child(mode: str, data_path: str, batch_size: int) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from fer_keras.data import load_dataset
-    from fer_keras.pipeline import augmentation, make_dataset
+    from fer_keras.data.loading import load_dataset
+    from fer_keras.data.pipeline import augmentation, make_dataset
 
     x, y = load_dataset(data_path)["Training"]
     baseline = max_rss_mb()
@@ -115,7 +115,7 @@ def main(argv=None) -> int:
     parser.add_argument("--child", choices=["pipeline", "materialised"], help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.data is None:
-        from fer_keras.data import default_data_path
+        from fer_keras.data.loading import default_data_path
 
         args.data = str(default_data_path())
     if args.child:

@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 from skimage import data as skdata
 
-from fer_keras.predict import EmotionRecognizer
+from fer_keras.inference.predict import EmotionRecognizer
 
 FER_SCRIPT = r"""
 import json, sys, time

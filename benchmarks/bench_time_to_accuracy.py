@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from fer_keras.metrics import read_history
+from fer_keras.evaluation.metrics import read_history
 
 
 def run_curve(run_dir: Path) -> dict:

@@ -3,11 +3,12 @@
     python benchmarks/bench_train.py [--models shallow_cnn,...] [--steps 30] [--rounds 3]
         [--batch-size 64] [--mixed-precision] [--speedups]
 
-For each model, in this one run: images/s training on `fer_keras.pipeline.make_dataset` (shuffling,
-augmentation on) and on one pre-made batch repeated from memory, alternated ``--rounds`` times (the
-median of each is reported), the pipeline's overhead (1 - pipeline / memory), the model's forward
-FLOPs per image (convolutions and dense layers, counted from the layer shapes) and the achieved
-training FLOP/s (taken as 3x forward). The first epoch (tracing and compilation) is not timed.
+For each model, in this one run: images/s training on `fer_keras.data.pipeline.make_dataset`
+(shuffling, augmentation on) and on one pre-made batch repeated from memory, alternated ``--rounds``
+times (the median of each is reported), the pipeline's overhead (1 - pipeline / memory), the model's
+forward FLOPs per image (convolutions and dense layers, counted from the layer shapes) and the
+achieved training FLOP/s (taken as 3x forward). The first epoch (tracing and compilation) is not
+timed.
 Data: the embedded sample, cycled. ``cpu_fast`` is that recipe's network on 40-px crops with its
 augmentation.
 
@@ -28,11 +29,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fer_keras.data import load_dataset, sample_path
-from fer_keras.heads import head_loss
+from fer_keras.data.loading import load_dataset, sample_path
+from fer_keras.data.pipeline import augmentation, make_dataset
 from fer_keras.models import build_model, list_models
-from fer_keras.pipeline import augmentation, make_dataset
-from fer_keras.recipes import RECIPES, recipe_config
+from fer_keras.models.heads import head_loss
+from fer_keras.training.recipes import RECIPES, recipe_config
 
 
 def forward_flops(model) -> int:

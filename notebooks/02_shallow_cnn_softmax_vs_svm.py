@@ -30,10 +30,10 @@
 import os
 import tempfile
 
-from fer_keras.compare import compare
-from fer_keras.data import default_data_path, load_dataset
-from fer_keras.explain import plot_training_curves
-from fer_keras.metrics import plot_confusion_matrix
+from fer_keras.data.loading import default_data_path, load_dataset
+from fer_keras.evaluation.metrics import plot_confusion_matrix
+from fer_keras.experiments.compare import compare
+from fer_keras.explain.run import plot_training_curves
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 DATA = default_data_path()

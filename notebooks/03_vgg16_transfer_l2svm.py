@@ -34,11 +34,11 @@
 import os
 import tempfile
 
-from fer_keras.data import default_data_path, load_dataset
-from fer_keras.evaluate import evaluate_run, load_run
-from fer_keras.explain import plot_training_curves
-from fer_keras.metrics import plot_confusion_matrix
-from fer_keras.train import train
+from fer_keras.data.loading import default_data_path, load_dataset
+from fer_keras.evaluation.evaluate import evaluate_run, load_run
+from fer_keras.evaluation.metrics import plot_confusion_matrix
+from fer_keras.explain.run import plot_training_curves
+from fer_keras.training.train import train
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 WEIGHTS = None if QUICK else "imagenet"

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_keras.data import (
+from fer_keras.data.loading import (
     class_names,
     dataset_dir,
     default_data_path,
@@ -52,11 +52,11 @@ from fer_keras.data import (
     merge_disgust,
     sample_path,
 )
-from fer_keras.explain import plot_training_curves
-from fer_keras.metrics import plot_confusion_matrix
+from fer_keras.evaluation.metrics import plot_confusion_matrix
+from fer_keras.experiments.sweep import fraction_sweep, plot_fraction_sweep
+from fer_keras.explain.run import plot_training_curves
 from fer_keras.models import build_model
-from fer_keras.recipes import recipe_config
-from fer_keras.sweep import fraction_sweep, plot_fraction_sweep
+from fer_keras.training.recipes import recipe_config
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 SEED = 0

@@ -40,9 +40,9 @@ from pathlib import Path
 import pandas as pd
 
 from fer_keras import CLASS_NAMES
-from fer_keras.data import dataset_dir, default_data_path, load_dataset, sample_path
-from fer_keras.ensemble import ensemble, parse_members
-from fer_keras.metrics import plot_confusion_matrix
+from fer_keras.data.loading import dataset_dir, default_data_path, load_dataset, sample_path
+from fer_keras.evaluation.metrics import plot_confusion_matrix
+from fer_keras.experiments.ensemble import ensemble, parse_members
 from fer_keras.models import build_model
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode

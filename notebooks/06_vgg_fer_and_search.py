@@ -42,13 +42,18 @@ from pathlib import Path
 import pandas as pd
 
 from fer_keras import _io
-from fer_keras.data import dataset_dir, default_data_path, load_dataset, sample_path
-from fer_keras.explain import plot_training_curves
-from fer_keras.metrics import plot_confusion_matrix
+from fer_keras.data.loading import dataset_dir, default_data_path, load_dataset, sample_path
+from fer_keras.evaluation.metrics import plot_confusion_matrix
+from fer_keras.experiments.search import (
+    DEFAULT_OPTIMIZERS,
+    DEFAULT_SCHEDULES,
+    QUICK_MODEL_OPTIONS,
+    search,
+)
+from fer_keras.explain.run import plot_training_curves
 from fer_keras.models import build_model
-from fer_keras.recipes import recipe_config
-from fer_keras.search import DEFAULT_OPTIMIZERS, DEFAULT_SCHEDULES, QUICK_MODEL_OPTIONS, search
-from fer_keras.train import train
+from fer_keras.training.recipes import recipe_config
+from fer_keras.training.train import train
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 SEED = 0
@@ -123,8 +128,9 @@ plot_training_curves(run_dir)
 # ## The optimizer x schedule search
 #
 # Every trial is the recipe's run with another optimizer, schedule and learning rate (SGD 0.01,
-# the Adam family 1e-3: `fer_keras.search.LEARNING_RATES`), early stopping off so that each
-# schedule runs its whole length. Trials already finished under `OUT` are not trained again.
+# the Adam family 1e-3: `fer_keras.experiments.search.LEARNING_RATES`), early stopping off so
+# that each schedule runs its whole length.
+# Trials already finished under `OUT` are not trained again.
 
 # %%
 result = search(optimizers=OPTIMIZERS, schedules=SCHEDULES, recipe="vgg_fer", cpu=True,

@@ -50,13 +50,13 @@ import tensorflow as tf
 from matplotlib.figure import Figure
 
 from fer_keras import CLASS_NAMES
-from fer_keras.data import dataset_dir, default_data_path, load_dataset, sample_path
-from fer_keras.evaluate import evaluate_run, format_metrics, load_run
-from fer_keras.metrics import plot_confusion_matrix, plot_history, read_history
+from fer_keras.data.loading import dataset_dir, default_data_path, load_dataset, sample_path
+from fer_keras.data.pipeline import augmentation, equalize_images
+from fer_keras.evaluation.evaluate import evaluate_run, format_metrics, load_run
+from fer_keras.evaluation.metrics import plot_confusion_matrix, plot_history, read_history
 from fer_keras.models import build_model
-from fer_keras.pipeline import augmentation, equalize_images
-from fer_keras.recipes import recipe_config
-from fer_keras.train import train
+from fer_keras.training.recipes import recipe_config
+from fer_keras.training.train import train
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 SEED = 0

@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 
 from fer_keras import CLASS_NAMES, VAL_SPLIT
-from fer_keras.data import dataset_dir, default_data_path, load_dataset, sample_path
-from fer_keras.evaluate import load_run
-from fer_keras.explain import (
+from fer_keras.data.loading import dataset_dir, default_data_path, load_dataset, sample_path
+from fer_keras.evaluation.evaluate import load_run
+from fer_keras.explain.run import (
     confident_mistakes,
     conv_layers,
     filter_on_face,
@@ -53,7 +53,7 @@ from fer_keras.explain import (
     saliency,
     smoothgrad,
 )
-from fer_keras.train import notebook_run
+from fer_keras.training.train import notebook_run
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 SEED = 0

@@ -39,11 +39,11 @@ import cv2
 import pandas as pd
 from skimage import data as skdata
 
-from fer_keras.data import dataset_dir, default_data_path, sample_path
-from fer_keras.export import export_model, format_report
-from fer_keras.faces import plot_faces
-from fer_keras.predict import EmotionRecognizer
-from fer_keras.train import notebook_run
+from fer_keras.data.loading import dataset_dir, default_data_path, sample_path
+from fer_keras.inference.export import export_model, format_report
+from fer_keras.inference.faces import plot_faces
+from fer_keras.inference.predict import EmotionRecognizer
+from fer_keras.training.train import notebook_run
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 SEED = 0

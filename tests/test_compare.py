@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from conftest import make_fer_csv
 
-from fer_keras import compare, evaluate
+from fer_keras.evaluation import evaluate
+from fer_keras.experiments import compare
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +73,6 @@ def test_main(tmp_path, capsys):
 
 
 def test_sample_gets_a_time_budget(tmp_path):
-    from fer_keras import data
+    from fer_keras.data import loading as data
 
     assert compare._is_sample(data.sample_path()) and not compare._is_sample(tmp_path / "x.csv")

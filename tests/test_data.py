@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from conftest import make_fer_csv, write_csv
 
-from fer_keras import CLASS_NAMES, parse
-from fer_keras import data as data_module
-from fer_keras.data import (
+from fer_keras import CLASS_NAMES
+from fer_keras.data import loading as data_module
+from fer_keras.data import parse
+from fer_keras.data.convert import convert
+from fer_keras.data.loading import (
     class_names,
     class_weights,
     load_dataset,
@@ -21,8 +23,7 @@ from fer_keras.data import (
     stratified_kfold,
     subset,
 )
-from fer_keras.parse import FER2013Error
-from fer_keras.utils import convert
+from fer_keras.data.parse import FER2013Error
 
 
 def expected_split(images, labels, usages):

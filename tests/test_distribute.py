@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from conftest import make_fer_csv
 
-from fer_keras import distribute
-from fer_keras.metrics import read_history
+from fer_keras.evaluation.metrics import read_history
+from fer_keras.training import distribute
 
 TINY_ARGS = ["--epochs", "2", "--batch-size", "4", "--verbose", "0", "--seed", "3",
              "--model-options", json.dumps({"filters": [4], "dense_units": 6})]
@@ -35,7 +35,7 @@ import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from fer_keras import fitting
+from fer_keras.training import loop as fitting
 report_path = sys.argv[1]
 built = []
 build_model = fitting.build_model

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import make_fer_csv
 
-from fer_keras import blend, ensemble, kfold
+from fer_keras.experiments import blend, ensemble, kfold
 
 MEMBERS = "a=shallow_cnn:1,b=shallow_cnn:1"
 NAME = "ensemble_a-1_b-1_k2_seed0"

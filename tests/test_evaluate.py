@@ -12,15 +12,17 @@ import pytest
 from conftest import make_fer_csv, make_images
 from matplotlib.figure import Figure
 
-from fer_keras import CLASS_NAMES, evaluate, train
-from fer_keras.metrics import (
+from fer_keras import CLASS_NAMES
+from fer_keras.data.pipeline import equalize_images
+from fer_keras.evaluation import evaluate
+from fer_keras.evaluation.metrics import (
     classification_metrics,
     plot_confusion_matrix,
     plot_history,
     read_history,
 )
-from fer_keras.pipeline import equalize_images
-from fer_keras.tta import views
+from fer_keras.evaluation.tta import views
+from fer_keras.training import train
 
 TINY = {"model": "shallow_cnn", "model_options": {"filters": [4], "dense_units": 6},
         "epochs": 1, "batch_size": 8, "verbose": 0}

@@ -13,9 +13,9 @@ from conftest import fer_lines, write_csv
 from keras import layers
 from matplotlib.figure import Figure
 
-from fer_keras import explain, heads
-from fer_keras.evaluate import Run
-from fer_keras.models import build_model, get_spec, list_models
+from fer_keras.evaluation.evaluate import Run
+from fer_keras.explain import run as explain
+from fer_keras.models import build_model, get_spec, heads, list_models
 
 BOX = slice(8, 40)  # the "face": rows and columns 8..39; the border around it is background
 METHODS = {"saliency": explain.saliency,
@@ -210,7 +210,7 @@ def test_run_model_explains_a_frozen_feature_head(trained):
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A real run directory: fer_keras.train for one epoch on grating faces written as a CSV."""
-    from fer_keras.train import train
+    from fer_keras.training.train import train
 
     root = tmp_path_factory.mktemp("explain_run")
     x_train, y_train = grating_faces(6, seed=0)

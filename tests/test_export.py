@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from test_predict import make_run
 
-from fer_keras import export, heads
-from fer_keras.data import load_dataset, sample_path
-from fer_keras.evaluate import load_run
-from fer_keras.pipeline import equalize_images
+from fer_keras.data.loading import load_dataset, sample_path
+from fer_keras.data.pipeline import equalize_images
+from fer_keras.evaluation.evaluate import load_run
+from fer_keras.inference import export
+from fer_keras.models import heads
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def test_crop_network_exports_with_its_ten_crop_views(tmp_path):
     """A 40-px crop run (as cpu_fast) exports as one graph of whole faces with its TTA inside."""
     import keras
 
-    from fer_keras import tta
+    from fer_keras.evaluation import tta
     from fer_keras.models import build_model
     keras.utils.set_random_seed(2)
     run = tmp_path / "crop_run"

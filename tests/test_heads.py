@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from fer_keras import heads
-from fer_keras.models import build_model
+from fer_keras.models import build_model, heads
 
 
 def blobs(n=120, d=6, k=3, seed=0):

@@ -4,9 +4,8 @@ import keras
 import numpy as np
 import pytest
 
-from fer_keras import heads
-from fer_keras.models import build_model, get_spec, list_models, register_model, vgg
-from fer_keras.runs import trainable_layer_names
+from fer_keras.models import build_model, get_spec, heads, list_models, register_model, vgg
+from fer_keras.training.callbacks import trainable_layer_names
 
 # Smallest configuration of each registered model; a new model must add itself here. resnet18
 # stays at 16 channels: TF 2.21's oneDNN kernel for the filter gradient of a 1x1 stride-2 conv

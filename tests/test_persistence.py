@@ -12,9 +12,11 @@ import keras
 import numpy as np
 import pytest
 
-from fer_keras import evaluate, fitting, heads, train
-from fer_keras.models import build_model, list_models
-from fer_keras.saving import ModelFileError, load_model_file
+from fer_keras.evaluation import evaluate
+from fer_keras.models import build_model, heads, list_models
+from fer_keras.models.saving import ModelFileError, load_model_file
+from fer_keras.training import loop as fitting
+from fer_keras.training import train
 
 TINY_OPTIONS = {"bst261_cnn": {"filters": [4], "dense_units": [6, 6]},
                 "resnet18": {"stackwise_num_filters": [16, 16], "stackwise_num_blocks": [1, 1]},

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from conftest import make_images
 
-from fer_keras.pipeline import RandomAffine, augmentation, equalize_images, make_dataset
-from fer_keras.tta import views
+from fer_keras.data.pipeline import RandomAffine, augmentation, equalize_images, make_dataset
+from fer_keras.evaluation.tta import views
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,13 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
-from fer_keras import CLASS_NAMES, faces, heads, predict, tta
-from fer_keras.data import load_dataset, sample_path
-from fer_keras.models import build_model
-from fer_keras.pipeline import equalize_images
-from fer_keras.predict import EmotionRecognizer
+from fer_keras import CLASS_NAMES
+from fer_keras.data.loading import load_dataset, sample_path
+from fer_keras.data.pipeline import equalize_images
+from fer_keras.evaluation import tta
+from fer_keras.inference import faces, predict
+from fer_keras.inference.predict import EmotionRecognizer
+from fer_keras.models import build_model, heads
 
 ASTRONAUT_FACE = (177, 66, 95, 95)  # x, y, w, h of the Haar box on data.astronaut()
 
@@ -218,7 +220,7 @@ def test_softmax_model_from_a_keras_file(run_dir, astronaut):
 
 
 def test_missing_model_is_a_clear_error(monkeypatch, tmp_path):
-    from fer_keras import pretrained
+    from fer_keras.inference import pretrained
     monkeypatch.setattr(pretrained, "PRETRAINED_ROOT", tmp_path)  # an install without it
     with pytest.raises(FileNotFoundError, match="pass a run directory"):
         EmotionRecognizer()
@@ -360,14 +362,14 @@ def test_crops_outside_the_image_repeat_its_border():
 
 
 def test_packaged_model_works_out_of_the_box(astronaut):
-    from fer_keras import pretrained
+    from fer_keras.inference import pretrained
     assert (pretrained.pretrained_dir() / "best.keras").stat().st_size <= pretrained.MAX_BYTES
     faces = EmotionRecognizer().detect(astronaut)
     assert len(faces) == 1 and faces[0]["emotion"] in CLASS_NAMES
 
 
 def test_package_run_strips_the_optimizer(tmp_path):
-    from fer_keras import pretrained
+    from fer_keras.inference import pretrained
     run_dir = make_run(tmp_path / "runs", head="softmax")
     model = keras.saving.load_model(run_dir / "best.keras")
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")

@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from conftest import make_fer_csv
 
-from fer_keras import fitting, heads, recipes, train
+from fer_keras.models import heads
+from fer_keras.training import loop as fitting
+from fer_keras.training import recipes, train
 
 
 def test_every_recipe_resolves_with_and_without_its_cpu_schedule():
@@ -164,7 +166,7 @@ def test_crop_tta_and_merged_classes(tmp_path):
     for key in ("PublicTest", "PublicTest_tta-none"):
         assert np.asarray(metrics[key]["confusion_matrix"]).shape == (6, 6)
         assert metrics[key]["n"] == 14
-    from fer_keras import evaluate
+    from fer_keras.evaluation import evaluate
     again = evaluate.evaluate_run(run_dir, ["PublicTest"], tta="flip", out=False)["PublicTest"]
     assert again["accuracy"] == pytest.approx(metrics["PublicTest"]["accuracy"])
     assert list(again["per_class"]) == ["angry", "fear", "happy", "sad", "surprise", "neutral"]

@@ -13,10 +13,12 @@ import keras
 import pytest
 from conftest import make_fer_csv
 
-from fer_keras import _io, fitting, models, train
+from fer_keras import _io, models
 from fer_keras.models import get_spec
 from fer_keras.models.registry import ModelSpec
-from fer_keras.resume import RunBackup
+from fer_keras.training import loop as fitting
+from fer_keras.training import train
+from fer_keras.training.resume import RunBackup
 
 TINY_OPTIONS = {"filters": [4], "dense_units": 6}
 TINY = {"model": "shallow_cnn", "model_options": TINY_OPTIONS, "batch_size": 8, "verbose": 0}
@@ -28,7 +30,7 @@ SLOW_CLI = """
 import json, runpy, sys, time
 from pathlib import Path
 import keras
-from fer_keras import fitting
+from fer_keras.training import loop as fitting
 
 progress, delay = Path(sys.argv[1]), float(sys.argv[2])
 

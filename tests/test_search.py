@@ -12,8 +12,9 @@ import pytest
 from conftest import make_fer_csv
 from matplotlib.figure import Figure
 
-from fer_keras import recipes, search, train
-from fer_keras.plots import plot_search_heatmap
+from fer_keras.data.figures import plot_search_heatmap
+from fer_keras.experiments import search
+from fer_keras.training import recipes, train
 
 ARGS = ["--model", "shallow_cnn", "--optimizers", "sgd,adam", "--schedules", "constant,cosine",
         "--epochs-per-trial", "1", "--model-options", '{"filters": [8, 16], "dense_units": 16}',

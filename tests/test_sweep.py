@@ -4,9 +4,9 @@ import pytest
 from conftest import make_fer_csv
 from matplotlib.figure import Figure
 
-from fer_keras import data
-from fer_keras.kfold import StaleRunError
-from fer_keras.sweep import fraction_sweep, plot_fraction_sweep
+from fer_keras.data import loading as data
+from fer_keras.experiments.kfold import StaleRunError
+from fer_keras.experiments.sweep import fraction_sweep, plot_fraction_sweep
 
 TINY = {"model": "bst261_cnn", "model_options": {"filters": [4], "convs_per_block": 1,
                                                  "dense_units": [6, 6]},

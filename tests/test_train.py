@@ -10,7 +10,9 @@ import keras
 import pytest
 from conftest import make_fer_csv
 
-from fer_keras import data, heads, train
+from fer_keras.data import loading as data
+from fer_keras.models import heads
+from fer_keras.training import train
 
 TINY = {"model": "shallow_cnn", "model_options": {"filters": [4], "dense_units": 6},
         "epochs": 2, "batch_size": 8, "verbose": 0}

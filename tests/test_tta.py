@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import make_images
 
-from fer_keras.tta import TTA_MODES, model_input_size, tta_scores, view_model, views
+from fer_keras.evaluation.tta import TTA_MODES, model_input_size, tta_scores, view_model, views
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from conftest import fer_lines, make_fer_csv, make_images, write_csv
 
-from fer_keras import CLASS_NAMES, parse
-from fer_keras.utils import JOURNAL, convert, finish_swap, main
+from fer_keras import CLASS_NAMES
+from fer_keras.data import parse
+from fer_keras.data.convert import JOURNAL, convert, finish_swap, main
 
 
 def tree_files(out):
@@ -257,8 +258,8 @@ def test_cli_subprocess(fer_csv, tmp_path):
 
 
 def test_each_folder_is_written_by_one_thread(fer_csv):
-    from fer_keras.parse import parse_file
-    from fer_keras.utils import _folder_shares
+    from fer_keras.data.convert import _folder_shares
+    from fer_keras.data.parse import parse_file
     path, (_, labels, _) = fer_csv
     table = parse_file(path)
     shares = _folder_shares(table, 3)
@@ -276,7 +277,7 @@ def test_each_folder_is_written_by_one_thread(fer_csv):
 
 
 def test_a_failing_write_leaves_nothing(fer_csv, tmp_path, monkeypatch):
-    from fer_keras import utils
+    from fer_keras.data import convert as utils
     path, _ = fer_csv
     calls = []
     real = utils.cv2.imencode

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from fer_keras.heads import FEATURE_LAYER, classifier_head
+from fer_keras.models.heads import FEATURE_LAYER, classifier_head
 from fer_keras.models.registry import register_model
 
 
@@ -24,7 +24,7 @@ def bst261_cnn(input_shape=(48, 48, 1), num_classes: int = 7, *,
     layer is ``"features"``. No batch norm, as in the original.
 
     The project merged *disgust* (1.5% of FER2013) into *angry* and trained on six classes; build
-    with ``num_classes=6`` and merge the labels with :func:`fer_keras.data.merge_disgust`.
+    with ``num_classes=6`` and merge the labels with :func:`fer_keras.data.loading.merge_disgust`.
 
     Args:
         input_shape: raw 0–255 image shape, channels last; rescaled to [0, 1] inside the model.
@@ -33,7 +33,8 @@ def bst261_cnn(input_shape=(48, 48, 1), num_classes: int = 7, *,
         convs_per_block: 3x3 convs in every block.
         dense_units: widths of the two dense layers; the second is ``"features"``.
         dropout: dropout rate between the two dense layers.
-        head: ``"softmax"`` or ``"l2svm"`` (see :mod:`fer_keras.heads`; ``"svc"`` trains a softmax).
+        head: ``"softmax"`` or ``"l2svm"`` (see :mod:`fer_keras.models.heads`; ``"svc"`` trains a
+            softmax).
         l2: L2 penalty on the L2-SVM score layer.
         name: model name.
 

@@ -7,7 +7,7 @@ from typing import Callable
 
 import keras
 
-from fer_keras.heads import FEATURE_LAYER, OUTPUT_LAYER
+from fer_keras.models.heads import FEATURE_LAYER, OUTPUT_LAYER
 
 __all__ = ["FEATURE_LAYER", "OUTPUT_LAYER", "ModelSpec", "build_model", "get_spec", "list_models",
            "register_model"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from fer_keras.heads import FEATURE_LAYER, classifier_head
+from fer_keras.models.heads import FEATURE_LAYER, classifier_head
 from fer_keras.models.registry import register_model
 
 
@@ -53,7 +53,8 @@ def resnet18(input_shape=(48, 48, 1), num_classes: int = 7, *,
         stackwise_num_blocks: basic blocks per stage, as many entries as
             ``stackwise_num_filters``.
         dropout: dropout rate between ``"features"`` and the head.
-        head: ``"softmax"`` or ``"l2svm"`` (see :mod:`fer_keras.heads`; ``"svc"`` trains a softmax).
+        head: ``"softmax"`` or ``"l2svm"`` (see :mod:`fer_keras.models.heads`; ``"svc"`` trains a
+            softmax).
         l2: L2 penalty on the L2-SVM score layer.
         name: model name.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from fer_keras.heads import FEATURE_LAYER, classifier_head
+from fer_keras.models.heads import FEATURE_LAYER, classifier_head
 from fer_keras.models.registry import register_model
 
 #: ``(filters, kernel_size)`` of each conv, per block; blocks 1 and 2 end in 2x2 max pooling.
@@ -35,7 +35,8 @@ def susa_cnn(input_shape=(48, 48, 1), num_classes: int = 7, *, width: float = 1.
         batch_norm: batch norm after every conv.
         dropout: dropout rate after each pooling and after the first dense layer.
         dense_units: widths of the two tanh dense layers; the second is ``"features"``.
-        head: ``"softmax"`` or ``"l2svm"`` (see :mod:`fer_keras.heads`; ``"svc"`` trains a softmax).
+        head: ``"softmax"`` or ``"l2svm"`` (see :mod:`fer_keras.models.heads`; ``"svc"`` trains a
+            softmax).
         l2: L2 penalty on the L2-SVM score layer.
         name: model name.
 

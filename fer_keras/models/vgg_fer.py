@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from fer_keras.heads import FEATURE_LAYER, classifier_head
+from fer_keras.models.heads import FEATURE_LAYER, classifier_head
 from fer_keras.models.registry import register_model
 
 
@@ -30,7 +30,8 @@ def vgg_fer(input_shape=(40, 40, 1), num_classes: int = 7, *,
         stackwise_num_filters: channels per stage; one stage per entry.
         fc_units: width of both FC layers (the second is ``"features"``).
         dropout: dropout rate after each FC layer.
-        head: ``"softmax"`` or ``"l2svm"`` (see :mod:`fer_keras.heads`; ``"svc"`` trains a softmax).
+        head: ``"softmax"`` or ``"l2svm"`` (see :mod:`fer_keras.models.heads`; ``"svc"`` trains a
+            softmax).
         l2: L2 penalty on the L2-SVM score layer.
         name: model name.
 

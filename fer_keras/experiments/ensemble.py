@@ -1,0 +1,300 @@
+"""K-fold ensembles: each member model trained on K folds of Training, combined on PublicTest.
+
+``python -m fer_keras.ensemble --folds 4 --members susa_cnn:8,resnet18:8`` splits Training into K
+stratified folds (``data.stratified_kfold``, seeded) and trains every member K times with
+``fer_keras.train`` (softmax head; see :mod:`fer_keras.experiments.kfold`): fold model k trains on
+the other
+K-1 folds and, like every run, keeps its best epoch on PublicTest. Each fold model predicts its
+held-out fold (out-of-fold, OOF) and PublicTest, so a member's OOF probabilities cover every
+Training row exactly once, predicted by the one fold model that never saw it; its PublicTest
+probabilities are the mean of its K fold models. Two ensembles combine the members:
+
+- **plain average** of the members' probabilities;
+- **weighted average**, with non-negative weights summing to 1 that minimise the log-loss of the
+  members' OOF probabilities (:func:`fer_keras.experiments.blend.fit_weights`). The weights are
+  fitted on Training only, never on PublicTest; PrivateTest is not read at all.
+
+Members are ``[LABEL=]MODEL:EPOCHS`` (the label, by default the model name, names the member's
+folder and row; give two labels to have one model twice). ``--model-options LABEL=JSON``
+(repeatable) sets a member's builder options, ``--config-overrides JSON`` any other
+``fer_keras.train`` config key for every member (e.g. ``'{"batch_size": 32}'``).
+
+Everything goes to ``<out>/<name>/`` (``--name`` defaults to one made of the members, folds and
+seed, so the same command finds the same folder):
+
+- ``folds.npz``: the fold (1..K) of each Training row, checked on every re-run;
+- ``<label>/fold<k>/<model>_softmax_<timestamp>/``: a ``fer_keras.train`` run directory, plus its
+  ``predictions_<tta>.npz`` (``fold_index``, ``oof``, ``public``);
+- ``ensemble.md`` / ``ensemble.json`` (the table: every fold model, every member, both averages,
+  with PublicTest accuracy and macro-F1), ``predictions.npz`` (every member's OOF and PublicTest
+  probabilities, the weights, both averages) and ``confusion_matrix.png`` of the best row on
+  PublicTest; with ``--tta flip`` or ``tencrop`` these names end in ``_<tta>``.
+
+Re-running the same command skips finished fold runs and their saved predictions, continues a
+killed one from its last finished epoch (``fer_keras.training.train.resume``) and refuses a fold
+run trained with other settings (use another ``--name``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fer_keras import VAL_SPLIT, _io
+from fer_keras.data import loading as data
+from fer_keras.evaluation.metrics import plot_confusion_matrix, save_figure
+from fer_keras.evaluation.run_dir import library_versions
+from fer_keras.evaluation.tta import TTA_MODES
+from fer_keras.experiments import kfold
+from fer_keras.experiments.blend import fit_weights, weighted_average
+from fer_keras.experiments.ensemble_report import _markdown, _row, format_table  # noqa: F401
+from fer_keras.models import list_models
+from fer_keras.models.saving import ModelFileError
+from fer_keras.training.resume import RunBusyError
+from fer_keras.training.train import resolve_config
+
+__all__ = ["Member", "EnsembleError", "build_parser", "default_name", "ensemble",
+           "format_table", "main", "parse_members"]
+
+#: Config keys the ensemble sets itself; ``config_overrides`` may not.
+RESERVED = ("model", "epochs", "model_options", "head", "data", "out", "seed", "max_minutes")
+_MEMBER = re.compile(r"^(?:(?P<label>\w[\w.-]*)=)?(?P<model>\w+):(?P<epochs>\d+)$", re.ASCII)
+
+
+class EnsembleError(ValueError):
+    """A bad member, option or value of an ensemble, found before anything trains.
+
+    The message says what is wrong in one line, so the CLI prints it as is.
+    """
+
+
+@dataclass
+class Member:
+    """One ensemble member: a registered model, its epochs and builder options, and its label."""
+
+    model: str
+    epochs: int
+    label: str = ""
+    model_options: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.label = self.label or self.model
+
+
+def parse_members(text: str) -> list[Member]:
+    """``"susa_cnn:8,small=shallow_cnn:2"`` → members; labels must be unique, models registered."""
+    members = []
+    for item in (s.strip() for s in text.split(",") if s.strip()):
+        match = _MEMBER.match(item)
+        if match is None:
+            raise EnsembleError(f"Members are [LABEL=]MODEL:EPOCHS separated by commas. "
+                                f"Received: {item!r}")
+        if match["model"] not in list_models():
+            raise EnsembleError(f"Unknown model {match['model']!r}. Accepted values: "
+                                f"{', '.join(list_models())}.")
+        members.append(Member(match["model"], int(match["epochs"]), match["label"] or ""))
+    labels = [m.label for m in members]
+    if not members or len(set(labels)) < len(labels):
+        raise EnsembleError(f"Give at least one member and each label once (LABEL=MODEL:EPOCHS "
+                            f"for a model used twice). Received: {text!r}")
+    return members
+
+
+def default_name(members, folds: int, seed: int, quick: bool = False) -> str:
+    """``ensemble_<label>-<epochs>_..._k<folds>_seed<seed>[_quick]``."""
+    parts = "_".join(f"{m.label}-{m.epochs}" for m in members)
+    return f"ensemble_{parts}_k{folds}_seed{seed}{'_quick' if quick else ''}"
+
+
+def ensemble(members, *, folds: int = 4, data_path=None, dataset: dict | None = None,
+             out: str | os.PathLike = "models", name: str | None = None, seed: int = 0,
+             tta: str = "none", model_options: dict | None = None,
+             config_overrides: dict | None = None, max_minutes_per_member: float | None = None,
+             quick: bool = False, verbose: int = 2) -> dict:
+    """Train (or find) every fold model, combine the members and write the table.
+
+    Args:
+        members: ``"MODEL:EPOCHS,..."`` (see :func:`parse_members`) or a list of :class:`Member`.
+        folds: K, the number of stratified folds of Training (at least 2).
+        data_path: FER2013 CSV or PNG tree (default: ``dataset/fer2013.csv``, else the sample).
+        dataset: already loaded data (``data_path`` is then only recorded).
+        out: parent folder of the ensemble folder.
+        name: the ensemble folder (default :func:`default_name`).
+        seed: seeds the folds and every training run.
+        tta: test-time augmentation of the predictions, one of
+            :data:`fer_keras.evaluation.tta.TTA_MODES` (see
+            :meth:`fer_keras.evaluation.evaluate.Run.scores`).
+        model_options: ``{label: builder options}``, merged into the members' own.
+        config_overrides: other ``fer_keras.train`` config keys, for every member.
+        max_minutes_per_member: time budget of a member's K fold runs together (each run gets
+            1/K of it).
+        quick: one epoch per fold run, in a folder whose name ends in ``_quick``.
+        verbose: Keras fit verbosity.
+
+    Returns:
+        ``{"dir", "rows", "weights", "best", "table", "markdown"}``; ``rows`` as in
+        ``ensemble.json``, ``best`` the member or ensemble row best on PublicTest accuracy.
+
+    Raises:
+        EnsembleError: a bad member, option or value (raised before anything trains).
+        fer_keras.experiments.kfold.StaleRunError: the folder has folds or runs made with other
+        data or
+            settings.
+        RunBusyError: another process is training one of the fold runs.
+    """
+    members = parse_members(members) if isinstance(members, str) else list(members)
+    if folds < 2:
+        raise EnsembleError(f"folds must be at least 2. Received: folds={folds}")
+    if tta not in TTA_MODES:
+        raise EnsembleError(f"Unknown tta {tta!r}. Accepted values: {TTA_MODES}.")
+    data_path = str(data_path or data.default_data_path())
+    ens_dir = Path(out) / (name or default_name(members, folds, seed, quick))
+    budget = None if max_minutes_per_member is None else max_minutes_per_member / folds
+    configs = _member_configs(members, model_options or {}, config_overrides or {}, seed=seed,
+                              data_path=data_path, quick=quick, verbose=verbose,
+                              max_minutes=budget)
+    dataset = dataset if dataset is not None else data.load_dataset(data_path)
+    if VAL_SPLIT not in dataset:
+        raise EnsembleError(f"The ensemble needs {VAL_SPLIT} rows; the data has only "
+                            f"{', '.join(dataset)}.")
+    y_train, y_public = data.train_split(dataset)[1], dataset[VAL_SPLIT][1]
+    fold_of = kfold.assign_folds(y_train, folds, seed, ens_dir / "folds.npz")
+
+    rows, oof, public = [], {}, {}
+    for m in members:
+        fits = kfold.cross_fit(configs[m.label], ens_dir / m.label, dataset, fold_of, tta)
+        rows += [_row(f"{m.label} fold {f['fold']}", "fold", ens_dir, f["run_dir"],
+                      (y_train[f["held_out"]], f["oof"]), (y_public, f["public"]))
+                 for f in fits["folds"]]
+        oof[m.label], public[m.label] = fits["oof"], fits["public"]
+        rows.append(_row(m.label, "member", ens_dir, ens_dir / m.label, (y_train, fits["oof"]),
+                         (y_public, fits["public"])))
+    labels = list(oof)
+    weights = fit_weights(list(oof.values()), y_train)
+    for row in rows:
+        if row["kind"] == "member":
+            row["weight"] = float(weights[labels.index(row["name"])])
+    averages = {}
+    for row_name, w in (("plain average", None), ("weighted average", weights)):
+        averages[row_name] = (weighted_average(list(oof.values()), w),
+                              weighted_average(list(public.values()), w))
+        rows.append(_row(row_name, "ensemble", ens_dir, ens_dir, (y_train, averages[row_name][0]),
+                         (y_public, averages[row_name][1])))
+
+    suffix = "" if tta == "none" else f"_{tta}"
+    best = max((r for r in rows if r["kind"] != "fold"), key=lambda r: r[VAL_SPLIT]["accuracy"])
+    title = f"{best['name']}: {VAL_SPLIT} accuracy {best[VAL_SPLIT]['accuracy']:.3f}"
+    save_figure(plot_confusion_matrix(best[VAL_SPLIT]["confusion_matrix"], title=title),
+                ens_dir / f"confusion_matrix{suffix}.png")
+    with _io.atomic_path(ens_dir / f"predictions{suffix}.npz") as tmp, open(tmp, "wb") as f:
+        np.savez(f, members=np.array(labels), weights=weights, fold=fold_of,
+                 train_labels=y_train, public_labels=y_public, oof=np.stack(list(oof.values())),
+                 public=np.stack(list(public.values())), plain=averages["plain average"][1],
+                 weighted=averages["weighted average"][1])
+    spec = {"members": [{**vars(m), "model_options": configs[m.label]["model_options"]}
+                        for m in members],
+            "folds": folds, "seed": seed, "tta": tta, "data": data_path, "quick": quick,
+            "config_overrides": config_overrides or {},
+            "max_minutes_per_member": max_minutes_per_member}
+    weights = dict(zip(labels, weights.tolist()))
+    _io.write_json(ens_dir / f"ensemble{suffix}.json",
+                   {**spec, "weights": weights, "best": best["name"], "rows": rows,
+                    "versions": library_versions()})
+    table = format_table(rows)
+    _io.write_text(ens_dir / f"ensemble{suffix}.md",
+                   _markdown(spec, table, best, f"confusion_matrix{suffix}.png"))
+    return {"dir": ens_dir, "rows": rows, "weights": weights, "best": best, "table": table,
+            "markdown": ens_dir / f"ensemble{suffix}.md"}
+
+
+def _member_configs(members, model_options, overrides, *, seed, data_path, quick, verbose,
+                    max_minutes) -> dict[str, dict]:
+    # Every member's config is resolved (and so validated) before anything trains.
+    reserved = sorted(set(overrides) & set(RESERVED))
+    if reserved:
+        raise EnsembleError(f"config_overrides may not set {reserved}: the ensemble sets them "
+                            "(the head is always softmax: the members' probabilities are "
+                            "averaged).")
+    unknown = sorted(set(model_options) - {m.label for m in members})
+    if unknown:
+        raise EnsembleError(f"Model options for unknown members {unknown}; the members are "
+                            f"{', '.join(m.label for m in members)}.")
+    configs = {}
+    for m in members:
+        try:
+            configs[m.label] = resolve_config(
+                {"verbose": verbose, **overrides}, model=m.model,
+                epochs=1 if quick else m.epochs, head="softmax", seed=seed, data=data_path,
+                model_options={**m.model_options, **model_options.get(m.label, {})},
+                max_minutes=max_minutes)
+        except ValueError as err:
+            raise EnsembleError(f"member {m.label}: {err}") from None
+    return configs
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fer_keras.ensemble",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--members", required=True,
+                   help="comma list of [LABEL=]MODEL:EPOCHS, e.g. susa_cnn:8,resnet18:8; models: "
+                        f"{', '.join(list_models())}")
+    p.add_argument("--folds", type=int, default=4, help="K stratified folds of Training (4)")
+    p.add_argument("--data", help="FER2013 CSV or PNG tree (default: dataset/fer2013.csv if "
+                                  "present, else the embedded sample)")
+    p.add_argument("--out", default="models", help="parent of the ensemble folder (models)")
+    p.add_argument("--name", help="ensemble folder name (default: from the members, folds and "
+                                  "seed, so that re-running the command finds it)")
+    p.add_argument("--seed", type=int, default=0, help="seeds the folds and the runs (0)")
+    p.add_argument("--tta", choices=TTA_MODES, default="none",
+                   help="test-time augmentation of the predictions (default none)")
+    p.add_argument("--model-options", action="append", default=[], metavar="LABEL=JSON",
+                   help="a member's builder options, e.g. shallow_cnn='{\"filters\": [8, 16]}'; "
+                        "repeatable")
+    p.add_argument("--config-overrides", type=json.loads, default={}, metavar="JSON",
+                   help="fer_keras.train config keys for every member, e.g. "
+                        "'{\"batch_size\": 32}'")
+    p.add_argument("--max-minutes-per-member", type=float, metavar="M",
+                   help="time budget of a member's K fold runs together (each gets M/K)")
+    p.add_argument("--quick", action="store_true",
+                   help="one epoch per fold run, in a separate *_quick folder (a smoke test)")
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=2,
+                   help="Keras fit verbosity (default 2: one line per epoch)")
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        members = parse_members(args.members)
+        options = {}
+        for item in args.model_options:
+            label, sep, text = item.partition("=")
+            if not sep:
+                raise ValueError(f"--model-options takes LABEL=JSON. Received: {item!r}")
+            options[label] = json.loads(text)
+    except ValueError as err:
+        parser.error(str(err))
+    try:
+        result = ensemble(members, folds=args.folds, data_path=args.data, out=args.out,
+                          name=args.name, seed=args.seed, tta=args.tta, model_options=options,
+                          config_overrides=args.config_overrides, quick=args.quick,
+                          max_minutes_per_member=args.max_minutes_per_member,
+                          verbose=args.verbose)
+    except kfold.StaleRunError as err:
+        print(f"error: {err} Give another --name, or remove that folder.", file=sys.stderr)
+        return 2
+    except (EnsembleError, RunBusyError, ModelFileError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(result["table"])
+    print(f"\nBest on {VAL_SPLIT}: {result['best']['name']}\nWritten: {result['markdown']}")
+    return 0
+

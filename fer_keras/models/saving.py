@@ -1,0 +1,81 @@
+"""Load ``.keras`` model files safely: ``safe_mode``, and a one-line error for a bad file.
+
+Every layer and loss fer_keras saves is registered with
+``keras.saving.register_keras_serializable`` and no model uses a ``Lambda`` layer, so every model
+loads with ``safe_mode=True``: a file that would need to deserialise Python bytecode is refused.
+
+Example:
+    >>> model = load_model_file("models/shallow_cnn_softmax_20250101-120000/best.keras")
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from pathlib import Path
+
+import keras
+
+from fer_keras._io import ModelFileError
+from fer_keras.models import (
+    schedules,  # noqa: F401  (registers custom Keras objects)
+)
+
+__all__ = ["ModelFileError", "load_model_file"]
+
+#: Members every ``.keras`` archive has (Keras 3 format).
+KERAS_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
+
+
+def load_model_file(path: str | os.PathLike, *, num_classes: int | None = 7,
+                    compile: bool = True) -> keras.Model:
+    """Load a ``.keras`` file with ``safe_mode=True``, checking it is a whole image classifier.
+
+    Args:
+        path: the ``.keras`` file.
+        num_classes: number of scores the model must output (``None``: any; use it for models
+            that are not classifiers, such as a frozen-feature head).
+        compile: restore the training config (loss, optimizer) too.
+
+    Raises:
+        ModelFileError: missing, truncated or corrupted file, another format, a model that needs
+            unsafe deserialisation or unknown classes, weights that do not fit the architecture,
+            or a model that does not map images to ``num_classes`` scores. The message starts with
+            the path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path}: not a .keras model file (not a zip archive: truncated, or "
+                             "another format such as a legacy .h5)")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            missing = [m for m in KERAS_MEMBERS if m not in archive.namelist()]
+            damaged = None if missing else archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as err:
+        raise ModelFileError(f"{path}: corrupted .keras archive ({err})") from None
+    if missing:
+        raise ModelFileError(f"{path}: not a Keras model archive (missing {', '.join(missing)})")
+    if damaged:
+        raise ModelFileError(f"{path}: corrupted .keras archive (bad checksum in {damaged})")
+    try:
+        model = keras.saving.load_model(path, compile=compile, safe_mode=True)
+    except Exception as err:  # Keras raises ValueError, TypeError, KeyError, OSError... here
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelFileError(f"{path}: cannot load the model ({first_line})") from err
+    if num_classes is not None:
+        _check_classifier(path, model, num_classes)
+    return model
+
+
+def _check_classifier(path: Path, model: keras.Model, num_classes: int) -> None:
+    inputs = [tuple(t.shape) for t in model.inputs]
+    output = tuple(model.outputs[0].shape) if len(model.outputs) == 1 else None
+    if (len(inputs) != 1 or len(inputs[0]) != 4 or inputs[0][-1] not in (1, 3)
+            or output is None or output[-1] != num_classes):
+        raise ModelFileError(
+            f"{path}: not a facial expression model: input {', '.join(map(str, inputs))}, output "
+            f"{', '.join(str(tuple(t.shape)) for t in model.outputs)}; expected images "
+            f"(None, height, width, 1 or 3) → (None, {num_classes})")

@@ -1,0 +1,247 @@
+"""Train a registered model with a softmax, L2-SVM or SVC head; every run writes its own directory.
+
+``python -m fer_keras.train --model shallow_cnn --head l2svm --epochs 30`` writes
+``models/<model>_<head>_<timestamp>/``: ``config.json`` (resolved config and library versions; pass
+it to ``--config`` to replay the run), ``summary.txt``, ``history.csv``, ``best.keras`` (the epoch
+with the best PublicTest accuracy), ``svc_head.json``/``.npz`` for the SVC head, ``metrics.json``
+and PublicTest ``confusion_matrix.png`` and ``training_curves.png``.
+
+Model selection (checkpoint, early stopping, learning-rate schedule, the SVC's data) uses Training
+and PublicTest only; PrivateTest is reported by ``python -m fer_keras.evaluate`` and never used
+here.
+
+Transfer models (those registered with ``fine_tune``, e.g. ``vgg16_transfer``) train in two phases:
+phase 1 with the base frozen, phase 2 after ``fine_tune`` unfreezes the top block, recompiled at
+``fine_tune_learning_rate`` and continued from the last epoch of phase 1.
+
+A run killed at any moment continues from its last finished epoch with
+``python -m fer_keras.train --resume RUN_DIR`` (:mod:`fer_keras.training.resume`); ``--strategy``
+trains on several GPUs or machines (:mod:`fer_keras.training.distribute`).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import keras
+
+from fer_keras import VAL_SPLIT, _io
+from fer_keras.data import loading as data
+from fer_keras.data import pipeline
+from fer_keras.evaluation import tta
+from fer_keras.evaluation.metrics import (
+    classification_metrics,
+    plot_confusion_matrix,
+    plot_history,
+    read_history,
+    save_figure,
+)
+from fer_keras.evaluation.run_dir import library_versions, make_run_dir
+from fer_keras.models import heads
+from fer_keras.models.saving import ModelFileError, load_model_file
+from fer_keras.training import distribute
+from fer_keras.training.config import DEFAULTS, META_KEYS, resolve_config  # noqa: F401
+from fer_keras.training.loop import fit_phases, make_optimizer
+from fer_keras.training.options import build_parser, config_from_args  # noqa: F401
+from fer_keras.training.resume import RunBackup, RunBusyError
+
+__all__ = ["DEFAULTS", "build_parser", "config_from_args", "fit_svc", "main", "make_optimizer",
+           "resolve_config", "resume", "train"]
+
+
+def train(config: dict | None = None, *, dataset: dict | None = None, **overrides) -> Path:
+    """Train as ``config`` says (see :data:`DEFAULTS`) and return the run directory.
+
+    Args:
+        config: config dict, e.g. a run's ``config.json`` to replay it.
+        dataset: already loaded ``load_dataset`` output (skips reading ``config["data"]``).
+        **overrides: config keys overriding ``config``.
+
+    Example:
+        >>> run_dir = train(model="shallow_cnn", head="svc", epochs=5, subset=0.1)
+    """
+    cfg = resolve_config(config, **overrides)
+    # First: MultiWorkerMirroredStrategy must configure TensorFlow before anything else uses it.
+    strategy = distribute.make_strategy(cfg["strategy"])
+    dataset = _dataset(cfg, dataset)
+    worker = distribute.worker_index() if cfg["strategy"] == "multiworker" else 0
+    # Every worker writes a whole run; the non-chief ones are marked so they never collide.
+    run_dir = make_run_dir(cfg["out"], cfg["model"], cfg["head"],
+                           f"_worker{worker}" if worker else "")
+    return _run(cfg, {"run_dir": str(run_dir), "versions": library_versions()}, run_dir, dataset,
+                strategy)
+
+
+def resume(run_dir: str | os.PathLike, *, dataset: dict | None = None) -> Path:
+    """Continue a killed or failed run from its last finished epoch; returns the run directory.
+
+    The run's own ``config.json`` is used, and weights, optimizer state, learning-rate schedule,
+    phase and callback state come from ``RUN_DIR/backup`` (see :mod:`fer_keras.training.resume`). A
+    run
+    killed before its first epoch ended starts again from epoch 0; a finished run is left as it is.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` has no ``config.json``.
+        ModelFileError: its ``config.json`` is not valid JSON, or a model file is damaged.
+        RunBusyError: another process is training the run.
+    """
+    run_dir = Path(run_dir)
+    saved = _saved_config(run_dir)
+    if saved.get("status") == "finished":
+        return run_dir
+    cfg = resolve_config(saved)
+    strategy = distribute.make_strategy(cfg["strategy"])
+    meta = {k: saved[k] for k in ("run_dir", "versions", "resumes") if k in saved}
+    meta["resumes"] = meta.get("resumes", 0) + 1
+    return _run(cfg, meta, run_dir, _dataset(cfg, dataset), strategy, resuming=True)
+
+
+def _dataset(cfg, dataset):
+    keras.utils.set_random_seed(cfg["seed"])
+    if dataset is None:
+        cfg["data"] = str(cfg["data"] or data.default_data_path())
+        dataset = data.load_dataset(cfg["data"])
+    if VAL_SPLIT not in dataset:
+        raise ValueError(f"Model selection needs {VAL_SPLIT} rows; the data has only "
+                         f"{', '.join(dataset)}.")
+    return dataset
+
+
+def _run(cfg, meta, run_dir, dataset, strategy, resuming=False) -> Path:
+    x_train, y_train = data.subset(*data.train_split(dataset), cfg["subset"], cfg["seed"])
+    x_val, y_val = dataset[VAL_SPLIT]
+    if cfg["merge_disgust"]:
+        y_train, y_val = data.merge_disgust(y_train), data.merge_disgust(y_val)
+    meta.update(status="running", replicas=strategy.num_replicas_in_sync,
+                global_batch_size=cfg["batch_size"] * strategy.num_replicas_in_sync,
+                data_sizes={"Training": int(len(y_train)), VAL_SPLIT: int(len(y_val))})
+    backup = RunBackup(run_dir)
+    with backup.lock():
+        state = backup.load() if resuming else None
+        if resuming:
+            backup.restore_files(state)
+        _io.write_json(run_dir / "config.json", {**cfg, **meta})
+        previous_policy = keras.config.dtype_policy()
+        if cfg["mixed_precision"]:
+            keras.config.set_dtype_policy("mixed_bfloat16")
+        try:
+            phases, fit_seconds = fit_phases(cfg, run_dir, strategy, (x_train, y_train),
+                                             (x_val, y_val), backup, state)
+        except BaseException:
+            _io.write_json(run_dir / "config.json", {**cfg, **meta, "status": "failed"})
+            raise
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        _score(cfg, run_dir, phases, fit_seconds, (x_train, y_train), (x_val, y_val))
+        meta.update(status="finished", phases=phases, fit_seconds=round(fit_seconds, 1))
+        _io.write_json(run_dir / "config.json", {**cfg, **meta})
+        # After "finished" is on disk: a kill in between leaves a finished run and a stale backup.
+        backup.clear()
+    return run_dir
+
+
+def _score(cfg, run_dir, phases, fit_seconds, train_data, val_data):
+    (x_train, y_train), (x_val, y_val) = train_data, val_data
+    names = data.class_names(cfg["merge_disgust"])
+    model = load_model_file(run_dir / "best.keras", num_classes=len(names))
+
+    def dataset(images):  # evaluation view: equalised like training, center-cropped if cropped
+        return pipeline.make_dataset(images, batch_size=256, equalize=cfg["equalize"],
+                                     crop=cfg["crop"])
+
+    results = {"selection_split": VAL_SPLIT, "best_epoch": phases[-1]["best_epoch"],
+               "fit_seconds": round(fit_seconds, 1), "tta": cfg["tta"]}
+    svc = None
+    if cfg["head"] == "svc":
+        svc, results["svc_fit_seconds"] = fit_svc(model, dataset(x_train), y_train, cfg)
+        heads.save_svc(svc, run_dir / "svc_head.json")
+        results["network_" + VAL_SPLIT] = classification_metrics(
+            y_val, model.predict(dataset(x_val), verbose=0), names)
+
+    def score(views):  # TTA views are already cropped to the model's input
+        return heads.predict_scores(model, pipeline.make_dataset(views, batch_size=256), svc=svc,
+                                    feature_layer=cfg["feature_layer"])
+
+    equalized = pipeline.equalize_images(x_val, cfg["equalize"])
+    size = tta.model_input_size(model)
+    results[VAL_SPLIT] = classification_metrics(y_val, tta.tta_scores(score, equalized, cfg["tta"],
+                                                                      size), names)
+    if cfg["tta"] != "none":
+        results[f"{VAL_SPLIT}_tta-none"] = classification_metrics(
+            y_val, tta.tta_scores(score, equalized, "none", size), names)
+    _io.write_json(run_dir / "metrics.json", results)
+    title = f"{run_dir.name}: {VAL_SPLIT} accuracy {results[VAL_SPLIT]['accuracy']:.3f}"
+    save_figure(plot_confusion_matrix(results[VAL_SPLIT]["confusion_matrix"], names, title=title),
+                run_dir / "confusion_matrix.png")
+    save_figure(plot_history(read_history(run_dir / "history.csv"),
+                             phase_starts=[p["first_epoch"] for p in phases[1:]],
+                             title=run_dir.name), run_dir / "training_curves.png")
+
+
+def fit_svc(model, train_data, labels, cfg: dict):
+    """Fit the configured SVC on ``model``'s ``feature_layer``; returns (pipeline, seconds)."""
+    features = heads.extract_features(model, train_data, cfg["feature_layer"])
+    svc = heads.make_svc(cfg["svc_kind"], kernel=cfg["svc_kernel"], C=cfg["svc_c"],
+                         random_state=cfg["seed"])
+    start = time.perf_counter()
+    svc.fit(features, labels)
+    return svc, round(time.perf_counter() - start, 2)
+
+
+def notebook_run(out, data_path, *, quick: bool, seed: int = 0, quick_epochs: int = 2) -> Path:
+    """A shallow-CNN softmax run for the notebooks to show: tiny and fresh in quick mode, else the
+    newest finished one under ``out``, else a new one (30 epochs, at most 20 minutes)."""
+    if quick:
+        return train(model="shallow_cnn", data=str(data_path), out=str(out), epochs=quick_epochs,
+                     seed=seed, model_options={"filters": [16, 32, 64], "dense_units": 64},
+                     verbose=0)
+    runs = sorted(Path(out).glob("shallow_cnn_softmax_*/best.keras"))
+    if runs:
+        return runs[-1].parent
+    return train(model="shallow_cnn", data=str(data_path), out=str(out), epochs=30, seed=seed,
+                 max_minutes=20, verbose=0)
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if "resume" not in args:
+        try:
+            config = config_from_args(args)
+        except ValueError as err:
+            parser.error(str(err))
+        return _report(train(config))
+    run_dir, others = Path(args.resume), sorted(set(vars(args)) - {"resume"})
+    if others:
+        parser.error(f"--resume continues the run with its own config.json; drop --"
+                     f"{', --'.join(o.replace('_', '-') for o in others)}")
+    try:
+        status = _saved_config(run_dir).get("status")
+        if status == "finished":
+            print(f"{run_dir}: already finished; nothing to resume")
+            return _report(run_dir)
+        return _report(resume(run_dir))
+    except (FileNotFoundError, ModelFileError, RunBusyError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+def _saved_config(run_dir: Path) -> dict:
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json).")
+    try:
+        return _io.read_json(path)
+    except ValueError as err:
+        raise ModelFileError(f"{path}: not valid JSON ({err})") from None
+
+
+def _report(run_dir: Path) -> int:
+    metrics = _io.read_json(run_dir / "metrics.json")
+    print(f"{run_dir}: {VAL_SPLIT} accuracy {metrics[VAL_SPLIT]['accuracy']:.4f} "
+          f"(best epoch {metrics['best_epoch'] + 1})")
+    return 0
+

@@ -1,0 +1,113 @@
+"""The shared command-line layer: every command answers bad input with one ``error:`` line."""
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fer_keras import cli
+
+BROKEN = "emotion,pixels,Usage\n0,1 2 3,Training\n"
+
+
+@pytest.fixture
+def bad_inputs(tmp_path):
+    broken = tmp_path / "broken.csv"
+    broken.write_text(BROKEN)
+    not_a_run = tmp_path / "not_a_run"
+    not_a_run.mkdir()
+    photo = tmp_path / "photo.jpg"
+    photo.write_text("this is not an image")
+    return {"broken": str(broken), "not_a_run": str(not_a_run), "photo": str(photo),
+            "out": str(tmp_path / "out")}
+
+
+# command module, argv (with {placeholders}), the file the error line must name, and its line
+CASES = [
+    ("utils", ["--csv", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
+    ("train", ["--data", "{broken}", "--epochs", "1", "--out", "{out}"], "broken.csv", ":2:"),
+    ("compare", ["--data", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
+    ("ensemble", ["--data", "{broken}", "--folds", "2", "--members", "shallow_cnn:1",
+                  "--out", "{out}"], "broken.csv", ":2:"),
+    ("search", ["--data", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
+    ("evaluate", ["{not_a_run}"], "not_a_run", ""),
+    ("explain.__main__", ["{not_a_run}", "--method", "saliency"], "not_a_run", ""),
+    ("export", ["{not_a_run}", "--format", "saved_model", "--out", "{out}"], "not_a_run", ""),
+    ("pretrained", ["{not_a_run}", "--name", "x", "--root", "{out}"], "not_a_run", ""),
+    ("predict", ["{photo}"], "photo.jpg", ""),
+]
+
+
+@pytest.mark.parametrize("module, argv, names, line", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_error_line(module, argv, names, line, bad_inputs, capsys):
+    main = importlib.import_module(f"fer_keras.{module}").main
+    rc = main([a.format(**bad_inputs) for a in argv])
+    err = capsys.readouterr().err
+    errors = [x for x in err.splitlines() if x.startswith("error:")]
+    assert rc != 0
+    assert "Traceback" not in err
+    assert len(errors) == 1, err
+    assert names in errors[0] and line in errors[0], errors[0]
+    assert not os.path.exists(bad_inputs["out"]) or not os.listdir(bad_inputs["out"])
+
+
+def test_run_turns_input_errors_into_one_line(capsys):
+    def main(argv):
+        raise FileNotFoundError(2, "No such file or directory", "missing.csv")
+
+    assert cli.run(main, []) == 2
+    assert capsys.readouterr().err == "error: missing.csv: No such file or directory\n"
+
+
+def test_run_shows_the_traceback_when_asked(monkeypatch):
+    monkeypatch.setenv(cli.VERBOSE_ENV, "1")
+
+    def main(argv):
+        raise ValueError("bad")
+
+    with pytest.raises(ValueError):
+        cli.run(main, [])
+
+
+def test_fer_keras_lists_and_dispatches(capsys):
+    assert cli.main([]) == 2
+    assert "evaluate" in capsys.readouterr().out
+    assert cli.main(["nope"]) == 2
+    assert "unknown command 'nope'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["evaluate", "--help"])
+    assert exit_.value.code == 0
+    assert "--split" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
+def test_every_command_answers_help(command, capsys):
+    module = importlib.import_module(f"fer_keras.{cli.COMMANDS[command][0]}")
+    with pytest.raises(SystemExit) as exit_:
+        module.main(["--help"])
+    assert exit_.value.code == 0
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_a_real_command_prints_nothing_before_its_own_output(tmp_path):
+    """On a CPU machine TensorFlow's start-up lines (oneDNN, cuda stubs, cuInit) stay hidden."""
+    hidden = (cli.VERBOSE_ENV, "TF_CPP_MIN_LOG_LEVEL")
+    env = {k: v for k, v in os.environ.items() if k not in hidden}
+    proc = subprocess.run([sys.executable, "-m", "fer_keras.evaluate", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.splitlines() == [proc.stderr.splitlines()[-1]], proc.stderr
+    assert proc.stderr.startswith("error: ") and str(tmp_path) in proc.stderr
+
+
+def test_the_console_script_is_installed_and_answers_help():
+    script = shutil.which("fer-keras") or str(Path(sys.executable).with_name("fer-keras"))
+    proc = subprocess.run([script, "package", "--help"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage:") and proc.stderr == ""
