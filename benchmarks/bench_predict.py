@@ -1,24 +1,40 @@
 """Photos per second end to end (read → detect → classify): fer_keras against the `fer` package.
 
-    python benchmarks/bench_predict.py --model models/shallow_cnn_softmax_X \
-        [--fer-python /work/fervenv/bin/python] [--repeat 3] [--limit N] [--json FILE]
+    python benchmarks/bench_predict.py [--model cpu_fast] [--fer-python /work/fervenv/bin/python] \
+        [--repeat 3] [--sets ordinary,large] [--limit N] [--per-photo] [--json FILE]
 
-The photos are written to a temporary folder from scikit-image's public-domain data (astronaut,
-coffee, chelsea, rocket, camera) plus compositions of them: a 1000x600 group photo of three
-astronauts on the coffee picture, and the group and the astronaut enlarged to phone-camera size
-(4000x2400, 3000x3000 JPEGs). Their real faces (`REAL_FACES`): 1 on each astronaut, 3 on each
-group, none on the others. Both sides read the same files from disk, on the CPU, one after the
-other in this run.
+Two sets of photos, written to a temporary folder as JPEG/PNG files, every real face's box known by
+construction (all images ship with scikit-image, matplotlib or fer_keras, public domain or the
+FER2013 sample):
 
-fer_keras runs in this process (Haar cascade, faces of all photos classified in batches, and also
-photo by photo). `fer` (its Haar cascade and bundled TFLite model, its defaults) needs
-opencv-contrib-python (<5: OpenCV 5 ships no Haar cascades), which clashes with our
-opencv-python-headless, and setuptools<81 (it imports pkg_resources), so it runs in its own venv
-as a subprocess (`--fer-python`); its start-up (TensorFlow import, model load) is not timed, nor
-is ours. Each side makes one warm-up pass, then `--repeat` timed passes; the best pass counts. The
-faces each side found are printed next to the real ones, so a speed gap that comes from finding
-fewer faces shows, and so do false detections (`fer`'s OpenCV defaults take wood grain, cloth and
-upscaled smooth areas for faces on the enlarged photos).
+- **ordinary** (38 photos, 500-800 px, 45 faces): 8 one-face portraits (scikit-image's astronaut,
+  Eileen Collins, and matplotlib's Grace Hopper; cropped, resized, some mirrored or darkened),
+  16 scenes of scikit-image (coffee, rocket, bricks, gravel, Hubble's deep field...) each with
+  one face of the embedded FER2013 sample enlarged to 25-45% of the photo's shorter side and
+  blended in, 6 group photos with 3-4 faces (100-150 px) and 8 of the scenes without a face.
+  The sample faces are drawn at random (seed 19) from its PublicTest rows, not chosen to suit
+  a detector.
+- **large**: the earlier benchmark's 8 photos (scikit-image photos, a 1000x600 group of three
+  astronauts on the coffee picture, and the group and the astronaut enlarged to phone-camera
+  size, 4000x2400 and 3000x3000).
+
+A detection is a found face when its centre lies in a real face's box and its width is 0.4-1.6x
+that box's (each real face is found once); any other detection is a false positive.
+
+fer_keras runs in this process with its defaults (Haar cascade with the confirming cascade, the
+smallest face a tenth of the photo's shorter side, photos read and searched on every core,
+faces classified in batches), also photo by photo, on one thread, and with the former pyramid
+(every face from 30 px, `min_face_fraction=0`). `fer` (its Haar cascade and bundled model, its
+defaults) needs opencv-contrib-python (<5: OpenCV 5 ships no Haar cascades), which clashes with
+our opencv-python-headless, and setuptools<81 (it imports pkg_resources), so it runs in its own
+venv as a subprocess (`--fer-python`):
+
+    python -m venv /work/fervenv
+    /work/fervenv/bin/pip install fer==25.10.3 "opencv-contrib-python<5" "setuptools<81" tensorflow
+
+Start-ups (TensorFlow import, model load) are not timed on either side. Each side makes one
+warm-up pass over a set, then `--repeat` timed passes; the best pass counts. Both sides read the
+same files, on the CPU, one after the other in this run: run it alone on the machine.
 """
 
 import argparse
@@ -31,75 +47,207 @@ import time
 from pathlib import Path
 
 import cv2
+import numpy as np
+from matplotlib import cbook
 from skimage import data as skdata
 
+from fer_keras.data.loading import load_dataset, sample_path
 from fer_keras.inference.predict import EmotionRecognizer
 
 FER_SCRIPT = r"""
 import json, sys, time
 from fer.fer import FER  # fer 25 no longer exports it from the package
-paths, repeat = json.loads(sys.argv[1]), int(sys.argv[2])
+sets, repeat = json.loads(sys.argv[1]), int(sys.argv[2])
 detector = FER()
-faces = [len(detector.detect_emotions(p)) for p in paths]  # warm-up
-times = []
-for _ in range(repeat):
-    start = time.perf_counter()
-    for p in paths:
-        detector.detect_emotions(p)
-    times.append(time.perf_counter() - start)
+out = {}
+for name, paths in sets.items():
+    boxes = [[[int(v) for v in f["box"]] for f in detector.detect_emotions(p)]
+             for p in paths]  # warm-up
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for p in paths:
+            detector.detect_emotions(p)
+        times.append(time.perf_counter() - start)
+    out[name] = {"seconds": times, "boxes": boxes}
 import fer, cv2, tensorflow
-print(json.dumps({"seconds": times, "faces": faces, "fer": fer.__version__,
-                  "opencv": cv2.__version__, "tensorflow": tensorflow.__version__}))
+print(json.dumps({"sets": out, "fer": fer.__version__, "opencv": cv2.__version__,
+                  "tensorflow": tensorflow.__version__}))
 """
 
-
-#: Faces in each benchmark photo, by construction.
-REAL_FACES = {"chelsea.png": 0, "rocket.jpg": 0, "astronaut.png": 1, "camera.png": 0,
-              "coffee.png": 0, "group.jpg": 3, "group_4000x2400.jpg": 3,
-              "astronaut_3000x3000.jpg": 1}
+#: Real face boxes (x, y, w, h) on the photos the sets are made from.
+ASTRONAUT_FACE = (158, 47, 133, 133)  # skimage.data.astronaut(), 512x512
+HOPPER_FACE = (160, 130, 210, 210)  # matplotlib's grace_hopper.jpg, 512x600
 
 
-def make_photos(folder: Path) -> list[Path]:
-    """The benchmark photos (BGR files), smallest first; their faces are ``REAL_FACES``."""
+def resized(image, box, crop, size, mirror=False):
+    """``image`` cropped to ``crop`` (x0, y0, x1, y1), resized to ``size`` (w, h), mirrored if
+    asked, and ``box`` moved with it."""
+    x0, y0, x1, y1 = crop
+    sx, sy = size[0] / (x1 - x0), size[1] / (y1 - y0)
+    out = cv2.resize(image[y0:y1, x0:x1], size,
+                     interpolation=cv2.INTER_AREA if sx < 1 else cv2.INTER_CUBIC)
+    x, y, w, h = box
+    box = ((x - x0) * sx, (y - y0) * sy, w * sx, h * sy)
+    if mirror:
+        out, box = out[:, ::-1], (size[0] - box[0] - box[2], *box[1:])
+    return np.ascontiguousarray(out), [box]
+
+
+def scene(name: str, size) -> np.ndarray:
+    """A scikit-image photo (BGR) cropped to the aspect of ``size`` (w, h) and resized to it."""
+    image = getattr(skdata, name)()
+    image = image[0] if isinstance(image, tuple) else image  # stereo_motorcycle: left, right...
+    image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image[..., 2::-1]
+    h, w = image.shape[:2]
+    aspect = size[0] / size[1]
+    cw, ch = (round(h * aspect), h) if w / h > aspect else (w, round(w / aspect))
+    x0, y0 = (w - cw) // 2, (h - ch) // 2
+    return resized(image, (0, 0, 1, 1), (x0, y0, x0 + cw, y0 + ch), size)[0]
+
+
+def blend(canvas: np.ndarray, face: np.ndarray, x: int, y: int, side: int):
+    """Paste a grey 48x48 face enlarged to ``side`` at ``(x, y)``, its border faded into the
+    scene; returns the face's box."""
+    patch = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    ramp = np.clip(np.minimum(np.arange(side), np.arange(side)[::-1]) / (0.08 * side), 0, 1)
+    alpha = np.minimum.outer(ramp, ramp)[..., None]
+    region = canvas[y:y + side, x:x + side].astype(np.float32)
+    canvas[y:y + side, x:x + side] = np.rint(alpha * patch[..., None] + (1 - alpha) * region)
+    return (x, y, side, side)
+
+
+def ordinary_set() -> list[tuple[str, np.ndarray, list]]:
+    """``(name, BGR image, real face boxes)`` of the ordinary photos."""
+    astronaut = skdata.astronaut()[..., ::-1]
+    hopper = cv2.imread(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+    dark = lambda im: np.rint(255 * (im / 255.0) ** 1.6).astype(np.uint8)  # noqa: E731
+    photos = [
+        ("astronaut_560.jpg", *resized(astronaut, ASTRONAUT_FACE, (0, 0, 512, 512), (560, 560))),
+        ("astronaut_540x720.jpg", *resized(astronaut, ASTRONAUT_FACE, (64, 0, 448, 512),
+                                           (540, 720), mirror=True)),
+        ("astronaut_800x600.jpg", *resized(astronaut, ASTRONAUT_FACE, (0, 0, 512, 384),
+                                           (800, 600))),
+        ("astronaut_dark_500.jpg", *resized(dark(astronaut), ASTRONAUT_FACE, (0, 0, 512, 512),
+                                            (500, 500), mirror=True)),
+        ("hopper_560x656.jpg", *resized(hopper, HOPPER_FACE, (0, 0, 512, 600), (560, 656))),
+        ("hopper_640.jpg", *resized(hopper, HOPPER_FACE, (0, 0, 512, 512), (640, 640),
+                                    mirror=True)),
+        ("hopper_576x720.jpg", *resized(hopper, HOPPER_FACE, (16, 0, 496, 600), (576, 720))),
+        ("hopper_dark_760x570.jpg", *resized(dark(hopper), HOPPER_FACE, (0, 40, 512, 424),
+                                             (760, 570), mirror=True)),
+    ]
+    faces, _ = load_dataset(sample_path())["PublicTest"]
+    rng = np.random.default_rng(19)
+    pool = iter(faces[rng.permutation(len(faces))])
+    scenes = ["coffee", "rocket", "brick", "gravel", "hubble_deep_field", "stereo_motorcycle",
+              "grass", "immunohistochemistry"]
+    sizes = [(640, 480), (480, 640), (800, 600), (600, 800), (720, 540), (560, 760)]
+    for k in range(16):
+        size = sizes[k % len(sizes)]
+        canvas = scene(scenes[k % len(scenes)], size)
+        side = int(min(size) * rng.uniform(0.25, 0.45))
+        x, y = (int(rng.integers(0, s - side)) for s in size)
+        photos.append((f"scene{k:02d}_{scenes[k % len(scenes)]}.jpg", canvas,
+                       [blend(canvas, next(pool), x, y, side)]))
+    for k, (name, count) in enumerate([("coffee", 4), ("rocket", 3), ("brick", 4),
+                                       ("hubble_deep_field", 3), ("gravel", 4), ("coffee", 3)]):
+        size = (800, 600) if k % 2 == 0 else (900, 600)
+        canvas, boxes, slot = scene(name, size), [], size[0] // count
+        for j in range(count):
+            side = int(rng.integers(100, 151))
+            x = j * slot + int(rng.integers(0, slot - side))
+            y = int(rng.integers(40, size[1] - side - 40))
+            if k == 5 and j < 2:  # a group of real photos' faces too
+                head, box = (astronaut, ASTRONAUT_FACE) if j == 0 else (hopper, HOPPER_FACE)
+                bx, by, bw, _ = box
+                pad = bw // 2
+                crop = (bx - pad // 2, max(0, by - pad // 2), bx + bw + pad // 2,
+                        max(0, by - pad // 2) + bw + pad)
+                patch, [face] = resized(head, box, crop, (side, side))
+                canvas[y:y + side, x:x + side] = patch
+                boxes.append((x + face[0], y + face[1], face[2], face[3]))
+            else:
+                boxes.append(blend(canvas, next(pool), x, y, side))
+        photos.append((f"group{k}_{name}.jpg", canvas, boxes))
+    for name, size in [("coffee", (720, 480)), ("rocket", (640, 427)), ("chelsea", (675, 450)),
+                       ("brick", (600, 600)), ("gravel", (512, 512)),
+                       ("hubble_deep_field", (800, 698)), ("stereo_motorcycle", (741, 500)),
+                       ("immunohistochemistry", (640, 640))]:
+        photos.append((f"noface_{name}.jpg", scene(name, size), []))
+    return photos
+
+
+def large_set() -> list[tuple[str, np.ndarray, list]]:
+    """The earlier benchmark's photos (smallest first) and their real face boxes."""
     astronaut = skdata.astronaut()[..., ::-1]
     coffee = skdata.coffee()[..., ::-1]
-    group = cv2.resize(coffee, (1000, 600))
+    group, faces = cv2.resize(coffee, (1000, 600)), []
+    fx, fy, fw, fh = ASTRONAUT_FACE
     for x, y, scale, mirror in [(30, 40, 1.0, False), (330, 120, 0.8, True),
                                 (600, 30, 1.3, False)]:
         patch = cv2.resize(astronaut[20:260, 120:340], None, fx=scale, fy=scale,
                            interpolation=cv2.INTER_AREA)
         group[y:y + patch.shape[0], x:x + patch.shape[1]] = patch[:, ::-1] if mirror else patch
-    photos = {"chelsea.png": skdata.chelsea()[..., ::-1], "rocket.jpg": skdata.rocket()[..., ::-1],
-              "astronaut.png": astronaut, "camera.png": skdata.camera(), "coffee.png": coffee,
-              "group.jpg": group,
-              "group_4000x2400.jpg": cv2.resize(group, (4000, 2400), interpolation=cv2.INTER_CUBIC),
-              "astronaut_3000x3000.jpg": cv2.resize(astronaut, (3000, 3000),
-                                                    interpolation=cv2.INTER_CUBIC)}
+        left = (220 - (fx - 120) - fw if mirror else fx - 120) * scale
+        faces.append((x + left, y + (fy - 20) * scale, fw * scale, fh * scale))
+    big = lambda image, size: cv2.resize(image, size, interpolation=cv2.INTER_CUBIC)  # noqa: E731
+    return [("chelsea.png", skdata.chelsea()[..., ::-1], []),
+            ("rocket.jpg", skdata.rocket()[..., ::-1], []),
+            ("astronaut.png", astronaut, [ASTRONAUT_FACE]),
+            ("camera.png", skdata.camera(), []),
+            ("coffee.png", coffee, []),
+            ("group.jpg", group, faces),
+            ("group_4000x2400.jpg", big(group, (4000, 2400)),
+             [np.multiply(b, 4) for b in faces]),
+            ("astronaut_3000x3000.jpg", big(astronaut, (3000, 3000)),
+             [np.multiply(ASTRONAUT_FACE, 3000 / 512)])]
+
+
+SETS = {"ordinary": ordinary_set, "large": large_set}
+
+
+def write_set(folder: Path, photos) -> tuple[list[Path], list]:
     paths = []
-    for name, image in photos.items():
-        cv2.imwrite(str(folder / name), image)
-        paths.append(folder / name)
-    return paths
+    for name, image, _ in photos:
+        path = folder / name
+        cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        paths.append(path)
+    return paths, [[[float(v) for v in b] for b in boxes] for _, _, boxes in photos]
 
 
-def time_fer_keras(recognizer: EmotionRecognizer, paths, repeat: int) -> dict:
-    faces = [len(f) for f in recognizer.detect_many(paths)]  # warm-up
-    batched, single = [], []
+def score(found: list, real: list) -> tuple[int, int]:
+    """``(real faces found, false positives)`` of one photo's detected boxes."""
+    left, hits = [list(b) for b in real], 0
+    for x, y, w, h in found:
+        cx, cy = x + w / 2, y + h / 2
+        match = next((b for b in left if b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
+                      and 0.4 * b[2] <= w <= 1.6 * b[2]), None)
+        if match is not None:
+            left.remove(match)
+            hits += 1
+    return hits, len(found) - hits
+
+
+def time_fer_keras(recognizer: EmotionRecognizer, paths, repeat: int, single: bool) -> dict:
+    """Best-of-``repeat`` seconds over ``paths`` (batched, or photo by photo) and the boxes."""
+    found = [[f["box"] for f in faces] for faces in recognizer.detect_many(paths)]  # warm-up
+    times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        recognizer.detect_many(paths)
-        batched.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        for p in paths:
-            recognizer.detect(p)
-        single.append(time.perf_counter() - start)
-    return {"batched": batched, "single": single, "faces": faces}
+        if single:
+            for p in paths:
+                recognizer.detect(p)
+        else:
+            recognizer.detect_many(paths)
+        times.append(time.perf_counter() - start)
+    return {"seconds": times, "boxes": found}
 
 
-def time_fer(python: str, paths, repeat: int) -> dict:
-    done = subprocess.run([python, "-c", FER_SCRIPT, json.dumps([str(p) for p in paths]),
-                           str(repeat)], capture_output=True, text=True,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+def time_fer(python: str, sets: dict, repeat: int) -> dict:
+    done = subprocess.run([python, "-c", FER_SCRIPT, json.dumps(
+        {name: [str(p) for p in paths] for name, paths in sets.items()}), str(repeat)],
+        capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if done.returncode != 0:
         raise RuntimeError(f"the fer side failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -107,33 +255,72 @@ def time_fer(python: str, paths, repeat: int) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", required=True, help="run directory or .keras file")
+    parser.add_argument("--model", help="run directory, .keras file or packaged model name "
+                        "(default: the packaged cpu_fast)")
     parser.add_argument("--fer-python", default="/work/fervenv/bin/python",
                         help="python of a venv with fer installed (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes (%(default)s)")
-    parser.add_argument("--limit", type=int, help="use only the first N photos (a quick check)")
+    parser.add_argument("--sets", default="ordinary,large", help="sets to run (%(default)s)")
+    parser.add_argument("--limit", type=int, help="only the first N photos of each set (a check)")
+    parser.add_argument("--per-photo", action="store_true", help="print each photo's faces")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
+    names = [s for s in args.sets.split(",") if s]
+    if not names or set(names) - set(SETS):
+        parser.error(f"--sets: choose from {', '.join(SETS)}. Received: {args.sets}")
+    sides = {"fer_keras (batched, {w} threads)": ({}, False),
+             "fer_keras (photo by photo)": ({}, True),
+             "fer_keras (batched, 1 thread)": ({"workers": 1}, False),
+             "fer_keras (30-px pyramid)": ({"min_face_fraction": 0.0}, False)}
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        paths = make_photos(Path(tmp))[:args.limit]
-        recognizer = EmotionRecognizer(args.model)
-        ours = time_fer_keras(recognizer, paths, args.repeat)
+        paths, real, longest = {}, {}, {}
+        for name in names:
+            (Path(tmp) / name).mkdir()
+            photos = SETS[name]()[:args.limit]
+            paths[name], real[name] = write_set(Path(tmp) / name, photos)
+            longest[name] = [max(image.shape[:2]) for _, image, _ in photos]
+        for label, (options, single) in sides.items():
+            recognizer = EmotionRecognizer(args.model, **options)
+            label = label.format(w=recognizer.workers)
+            for name in names:
+                results.setdefault(name, {})[label] = time_fer_keras(
+                    recognizer, paths[name], args.repeat, single)
         theirs = time_fer(args.fer_python, paths, args.repeat)
-    n = len(paths)
-    rate = {"fer_keras (batched)": n / min(ours["batched"]),
-            "fer_keras (photo by photo)": n / min(ours["single"]),
-            "fer": n / min(theirs["seconds"])}
-    print(f"{n} photos, best of {args.repeat} passes, CPU ({os.cpu_count()} cores); "
-          f"fer {theirs['fer']} with OpenCV {theirs['opencv']}, ours with OpenCV {cv2.__version__}")
-    print(f"{'photo':<26}{'real faces':>11}{'fer_keras faces':>16}{'fer faces':>11}")
-    for p, a, b in zip(paths, ours["faces"], theirs["faces"]):
-        print(f"{p.name:<26}{REAL_FACES[p.name]:>11}{a:>16}{b:>11}")
-    for name, value in rate.items():
-        print(f"{name:<28}{value:8.2f} photos/s   {value / rate['fer']:5.2f}x fer")
+        fer_label = f"fer {theirs['fer']}"
+        for name in names:
+            results[name][fer_label] = theirs["sets"][name]
+    print(f"best of {args.repeat} passes, CPU ({os.cpu_count()} cores); fer {theirs['fer']} "
+          f"with OpenCV {theirs['opencv']}, ours with OpenCV {cv2.__version__}")
+    summary = {}
+    for name in names:
+        n, faces = len(paths[name]), sum(len(r) for r in real[name])
+        print(f"\n{name}: {n} photos (longer side {min(longest[name])}-{max(longest[name])} px), "
+              f"{faces} real faces")
+        print(f"{'side':<36}{'photos/s':>9}{'x fer':>8}{'found':>11}{'false pos.':>12}")
+        fer_rate = n / min(results[name][fer_label]["seconds"])
+        for label, res in results[name].items():
+            rate = n / min(res["seconds"])
+            hits, false = np.sum([score(f, r) for f, r in zip(res["boxes"], real[name])], axis=0)
+            res.update(rate=rate, found=int(hits), false_positives=int(false))
+            print(f"{label:<36}{rate:9.2f}{rate / fer_rate:7.2f}x{f'{hits}/{faces}':>11}"
+                  f"{false:>12}")
+        summary[name] = {label: {k: res[k] for k in ("rate", "found", "false_positives")}
+                         for label, res in results[name].items()}
+        if args.per_photo:
+            labels = list(results[name])
+            print(f"{'photo (found+false)':<34}{'real':>5}"
+                  + "".join(f"{k[:11]:>12}" for k in labels))
+            for k, p in enumerate(paths[name]):
+                counts = [score(results[name][lb]["boxes"][k], real[name][k]) for lb in labels]
+                cells = "".join(f"{f'{hit}+{false}':>12}" for hit, false in counts)
+                print(f"{p.name:<34}{len(real[name][k]):>5}{cells}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"photos": [p.name for p in paths], "rates": rate,
-                                               "fer_keras": ours, "fer": theirs}, indent=2))
+        Path(args.json).write_text(json.dumps({"summary": summary, "real": real,
+                                               "photos": {k: [p.name for p in v]
+                                                          for k, v in paths.items()},
+                                               "results": results}, indent=2, default=str))
     return 0
 
 

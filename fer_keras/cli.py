@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import sys
@@ -21,14 +22,15 @@ VERBOSE_ENV = "FER_KERAS_VERBOSE"
 COMMANDS = {
     "convert": ("utils", "FER2013 CSV -> PNG tree (python -m fer_keras.utils)"),
     "train": ("train", "train one model; every run writes its own directory"),
-    "compare": ("compare", "one network, then softmax / L2-SVM / SVC heads on its features"),
+    "compare": ("compare", "one network, then softmax / L2-SVM / SVC / LinearSVC heads on it"),
     "evaluate": ("evaluate", "metrics of a run directory on a split"),
     "predict": ("predict", "faces and emotions in photos, videos or a webcam"),
     "explain": ("explain.__main__", "saliency, SmoothGrad, Grad-CAM, filters, mistakes"),
     "export": ("export", "SavedModel, TFLite or ONNX, with a parity check"),
-    "ensemble": ("ensemble", "k-fold ensembles of several models"),
+    "ensemble": ("ensemble", "k-fold ensembles of several models, resumable"),
     "search": ("search", "KerasTuner grid over optimisers x schedules"),
     "package": ("pretrained", "package a run as a model shipped inside fer_keras"),
+    "serve": ("serve", "a local web app and REST API: photos or a webcam -> emotions"),
 }
 
 
@@ -83,6 +85,107 @@ def run(main, argv=None) -> int:
             raise
         print(f"error: {describe(error)}", file=sys.stderr)
         return 2
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with the one error line every command prints: ``error: <prog>: <what>``, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (--help lists the options)\n")
+
+
+def parser(prog: str, description: str, **kwargs) -> ArgumentParser:
+    """The parser of command ``prog`` (``python -m fer_keras.<prog>``)."""
+    return ArgumentParser(prog=f"python -m fer_keras.{prog}", description=description, **kwargs)
+
+
+# The shared flags: one name and one meaning each, in every command that has them.
+DATA_HELP = "FER2013 CSV (.csv/.csv.gz) or PNG tree"
+MODEL_HELP = ("a run directory, a .keras file, or the name of a model packaged with fer_keras "
+              "(e.g. cpu_fast)")
+
+
+def add_data(p: argparse.ArgumentParser, default: str = "dataset/fer2013.csv if present, else "
+             "the embedded sample", *aliases: str, **kwargs) -> None:
+    """``--data PATH``: the FER2013 data the command reads."""
+    p.add_argument("--data", *aliases, help=f"{DATA_HELP} (default: {default})", **kwargs)
+
+
+def add_out(p: argparse.ArgumentParser, what: str, default: str | None = None, *,
+            shown_default: str | None = None, **kwargs) -> None:
+    """``--out DIR``: the folder the command writes into (always a folder).
+
+    ``shown_default``: the default the help names when ``default`` is not a path (e.g. None, or
+    ``argparse.SUPPRESS`` in a parser whose defaults come from a config).
+    """
+    shown = shown_default if shown_default is not None else _shown(default)
+    suffix = f" (default: {shown})" if shown is not None else ""
+    p.add_argument("--out", default=default, metavar="DIR", help=f"folder for {what}{suffix}",
+                   **kwargs)
+
+
+def _shown(default):
+    """A default as the help shows it (None and argparse.SUPPRESS are shown as nothing)."""
+    return None if default in (None, argparse.SUPPRESS) else default
+
+
+def add_model(p: argparse.ArgumentParser, default: str | None = None) -> None:
+    """The model argument: ``MODEL`` positionally or ``--model MODEL`` (one of them).
+
+    ``default``: used when neither is given (e.g. the packaged model); ``None`` makes it required.
+    Read it back with :func:`model_argument`.
+    """
+    text = MODEL_HELP + (f"; default {default}" if default else "")
+    p.add_argument("model_positional", nargs="?", metavar="MODEL", help=text)
+    p.add_argument("--model", help="the same as MODEL")
+    p.set_defaults(model_default=default)
+
+
+def model_argument(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None
+                   ) -> str:
+    """The model a command line names (MODEL or ``--model``, not both; else the default).
+
+    With ``parser``, a missing or doubled model is that parser's one-line option error (exit 2);
+    without it, a ``ValueError``.
+    """
+    given = [m for m in (args.model_positional, args.model) if m]
+    problem = None
+    if len(given) > 1:
+        problem = (f"give the model once: MODEL or --model, not both (got {given[0]!r} and "
+                   f"{given[1]!r})")
+    elif not given and not args.model_default:
+        problem = "name a model: a run directory, a .keras file or a packaged model name"
+    if problem:
+        if parser is not None:
+            parser.error(problem)
+        raise ValueError(problem)
+    return given[0] if given else args.model_default
+
+
+def add_tta(p: argparse.ArgumentParser, choices, what: str = "the scores") -> None:
+    """``--tta MODE``: test-time views averaged into ``what``; default the model's own mode."""
+    p.add_argument("--tta", choices=choices, help=f"test-time augmentation of {what}: none, "
+                   "the face and its mirror (flip) or ten crops and their mirrors (tencrop) "
+                   "(default: the model's own, from its config)")
+
+
+def add_max_minutes(p: argparse.ArgumentParser, **kwargs) -> None:
+    """``--max-minutes M``: the time budget of each training run."""
+    p.add_argument("--max-minutes", type=float, metavar="M", help="time budget of each training "
+                   "run, in minutes; the run stops (and its clock-driven schedule anneals) "
+                   "within it", **kwargs)
+
+
+def add_seed(p: argparse.ArgumentParser, default: int | None = 0, **kwargs) -> None:
+    """``--seed N``: seeds Python, NumPy, TensorFlow and the SVC."""
+    p.add_argument("--seed", type=int, default=default, help="seeds Python, NumPy, TensorFlow "
+                   f"and the SVC (default {_shown(default) or 0})", **kwargs)
+
+
+def add_verbose(p: argparse.ArgumentParser, default: int | None = 2, **kwargs) -> None:
+    """``--verbose {0,1,2}``: Keras fit verbosity."""
+    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=default,
+                   help="Keras fit verbosity (default 2: one line per epoch)", **kwargs)
 
 
 def _usage() -> str:

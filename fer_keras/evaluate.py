@@ -1,4 +1,4 @@
-"""``python -m fer_keras.evaluate``: evaluate a run directory on a split.
+"""``python -m fer_keras.evaluate``: evaluate a run, a .keras file or a packaged model.
 
 The same as ``fer-keras evaluate``: a thin face over `fer_keras.evaluation.evaluate`,
 started through the shared `fer_keras.cli` layer.

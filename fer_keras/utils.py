@@ -1,4 +1,4 @@
-"""``python -m fer_keras.utils``: convert a FER2013 CSV into a PNG tree.
+"""``python -m fer_keras.utils``: convert a FER2013 CSV (``--data``/``--csv``) into a PNG tree.
 
 The same as ``fer-keras convert``: a thin face over `fer_keras.data.convert`,
 started through the shared `fer_keras.cli` layer.

@@ -17,8 +17,9 @@
 # Convert the CSV into the PNG tree, look at the class balance and at faces of every class, and find
 # the pixel-identical images that FER2013 is known to hold.
 #
-# **Runtime:** about 10 s on the embedded sample, about 1 minute on the full `dataset/fer2013.csv`
-# (2 CPU cores). Uses `dataset/fer2013.csv` when it exists, else the embedded real sample.
+# **Runtime on 2 CPU cores:** about 10 s on the embedded sample, about 1 minute on the full
+# `dataset/fer2013.csv` (quick mode changes neither). Uses `dataset/fer2013.csv` when it exists,
+# else the embedded real sample.
 
 # %% [markdown]
 # ## Setup

@@ -23,13 +23,13 @@
 # once. Every run trains a fixed number of epochs (no time budget, no early stopping), so its
 # training time is proportional to the fraction.
 #
-# **Runtime:** about 2 minutes in quick mode (a narrower `bst261_cnn`, one epoch, 25% and 50% of
-# the embedded sample; measured on 2 busy CPU cores). Full mode, on `dataset/fer2013.csv`, trains
-# 5 runs of 12 epochs on 10% + 25% + 50% + 100% + 25% of Training: not measured yet, estimated at
-# about an hour on 2 CPU cores (from `shallow_cnn`'s measured epoch time, scaled by the FLOPs per
-# face). Times are wall-clock, so run it on an otherwise idle machine. Runs are kept in
-# `models/bst261_fraction_sweep_<data>/`; running the notebook again reuses the finished ones, and
-# continues a killed one from its last finished epoch.
+# **Runtime on 2 CPU cores:** about 2 minutes in quick mode (a narrower `bst261_cnn`, one epoch, 25%
+# and 50% of the embedded sample; measured while the cores were busy). Full mode, on
+# `dataset/fer2013.csv`, trains 5 runs of 12 epochs on 10% + 25% + 50% + 100% + 25% of Training: not
+# measured yet, estimated at about an hour on 2 CPU cores (from `shallow_cnn`'s measured epoch time,
+# scaled by the FLOPs per face). Times are wall-clock, so run it on an otherwise idle machine. Runs
+# are kept in `models/bst261_fraction_sweep_<data>/`; running the notebook again reuses the finished
+# ones, and continues a killed one from its last finished epoch.
 
 # %% [markdown]
 # ## Setup

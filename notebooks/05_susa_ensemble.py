@@ -20,13 +20,13 @@
 # weights fitted on the OOF predictions (non-negative, summing to 1, minimising log-loss), so no
 # weight is chosen on PublicTest; PrivateTest is not read.
 #
-# **Runtime:** about 1 minute in quick mode (two tiny `shallow_cnn` members, 2 folds, one epoch,
-# on the embedded sample). The real ensemble, `susa_cnn` and `resnet18` for 8 epochs on 4 folds,
-# is 8 training runs. On 2 CPU cores an epoch on half of Training took about 40 s for `susa_cnn`
-# and 5 minutes for `resnet18` (README), so on three quarters plan on about 4.5 hours, nearly all of
-# it `resnet18`. Run it from a shell, where a killed run continues when the command is repeated:
-# `python -m fer_keras.ensemble --folds 4 --members susa_cnn:8,resnet18:8`; this notebook then
-# finds its finished folds in `models/` instead of training them again.
+# **Runtime on 2 CPU cores:** about 1 minute in quick mode (two tiny `shallow_cnn` members, 2 folds,
+# one epoch, on the embedded sample). The real ensemble, `susa_cnn` and `resnet18` for 8 epochs on 4
+# folds, is 8 training runs. On 2 CPU cores an epoch on half of Training took about 40 s for
+# `susa_cnn` and 5 minutes for `resnet18` (README), so on three quarters plan on about 4.5 hours,
+# nearly all of it `resnet18`. Run it from a shell, where a killed run continues when the command is
+# repeated: `python -m fer_keras.ensemble --folds 4 --members susa_cnn:8,resnet18:8`; this notebook
+# then finds its finished folds in `models/` instead of training them again.
 
 # %% [markdown]
 # ## Setup

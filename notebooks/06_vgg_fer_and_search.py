@@ -21,10 +21,10 @@
 # and settings, each scored by the PublicTest accuracy of its best epoch. KerasTuner's grid search
 # drives the pairs, so a search that is stopped continues where it was when it is run again.
 #
-# **Runtime:** about a minute of CPU time in quick mode (a tiny `vgg_fer`, one epoch, a tenth of
-# the embedded sample, a 2 x 2 grid), longer on a busy machine. Not measured on the full data:
+# **Runtime on 2 CPU cores:** about a minute in quick mode (a tiny `vgg_fer`, one epoch, a tenth
+# of the embedded sample, a 2 x 2 grid), longer on a busy machine. Not measured on the full data:
 # the recipe's CPU schedule stops after 25 minutes, and the search runs 30 trials of at most
-# `MINUTES_PER_TRIAL` minutes each, so plan on a night on 2 CPU cores. Run the search from a
+# `MINUTES_PER_TRIAL` (15) minutes each, so plan on about 8 hours, a night. Run the search from a
 # shell, where a killed search continues when the command is repeated:
 # `python -m fer_keras.search --recipe vgg_fer --cpu --epochs-per-trial 10 --minutes-per-trial 15`;
 # this notebook then finds its finished trials in `models/search_vgg_fer/` instead of training
@@ -133,7 +133,7 @@ plot_training_curves(run_dir)
 # Trials already finished under `OUT` are not trained again.
 
 # %%
-result = search(optimizers=OPTIMIZERS, schedules=SCHEDULES, recipe="vgg_fer", cpu=True,
+result = search(optimizers=OPTIMIZERS, schedules=SCHEDULES, config=RECIPE,
                 quick=QUICK, epochs_per_trial=EPOCHS_PER_TRIAL,
                 minutes_per_trial=MINUTES_PER_TRIAL, data_path=DATA, dataset=dataset, out=OUT,
                 seed=SEED, verbose=0 if QUICK else 2)

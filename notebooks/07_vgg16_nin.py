@@ -23,8 +23,9 @@
 # From scratch (`weights=None`) nothing is frozen, so it is one phase. Augmentation is the
 # report's: flips, shifts of 20%, rotations up to 40 degrees, zoom of 40%, shear of 10%.
 #
-# **Runtime:** about 3 minutes in quick mode (a narrow NiN block on 32x32 inputs, random weights,
-# one epoch on a tenth of the embedded sample; measured on 2 busy CPU cores). VGG16 blocks 1-3 cost
+# **Runtime on 2 CPU cores:** about 3 minutes in quick mode (a narrow NiN block on 32x32 inputs,
+# random weights, one epoch on a tenth of the embedded sample; measured while the cores were busy),
+# about 30 minutes on the full data (the training stops after 25 minutes). VGG16 blocks 1-3 cost
 # about 3.8 GFLOP per face at 96x96: on 2 CPU cores one epoch over Training takes about 4.5 minutes
 # with bfloat16. On a CPU the notebook uses the recipe's CPU schedule (momentum SGD at 0.01,
 # one-cycle, 8 + 2 epochs stopped after 25 minutes of training, so phase 2 may not start: the phases

@@ -18,11 +18,11 @@
 # last conv layer's map support the class), what the filters of the last conv layer respond to, and
 # the most confident mistakes for each pair of emotions.
 #
-# **Runtime:** about 1 minute in quick mode (a small CNN trained for 2 epochs on the embedded
-# sample). Otherwise it explains the newest `models/shallow_cnn_softmax_*` run, or trains one first
-# (about 20 minutes on 2 CPU cores on the full `dataset/fer2013.csv`). The same figures come from a
-# shell with `python -m fer_keras.explain RUN_DIR --method gradcam` (or `saliency`, `smoothgrad`,
-# `filters`, `mistakes`).
+# **Runtime on 2 CPU cores:** about 1 minute in quick mode (a small CNN trained for 2 epochs on the
+# embedded sample). Otherwise it explains the newest `models/shallow_cnn_softmax_*` run, or trains
+# one first (about 20 minutes on 2 CPU cores on the full `dataset/fer2013.csv`). The same figures
+# come from a shell with `python -m fer_keras.explain RUN_DIR --method gradcam` (or `saliency`,
+# `smoothgrad`, `filters`, `mistakes`).
 
 # %% [markdown]
 # ## Setup

@@ -29,6 +29,7 @@ def bad_inputs(tmp_path):
 # command module, argv (with {placeholders}), the file the error line must name, and its line
 CASES = [
     ("utils", ["--csv", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
+    ("utils", ["--data", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
     ("train", ["--data", "{broken}", "--epochs", "1", "--out", "{out}"], "broken.csv", ":2:"),
     ("compare", ["--data", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
     ("ensemble", ["--data", "{broken}", "--folds", "2", "--members", "shallow_cnn:1",
@@ -37,12 +38,14 @@ CASES = [
     ("evaluate", ["{not_a_run}"], "not_a_run", ""),
     ("explain.__main__", ["{not_a_run}", "--method", "saliency"], "not_a_run", ""),
     ("export", ["{not_a_run}", "--format", "saved_model", "--out", "{out}"], "not_a_run", ""),
-    ("pretrained", ["{not_a_run}", "--name", "x", "--root", "{out}"], "not_a_run", ""),
+    ("pretrained", ["{not_a_run}", "--name", "x", "--out", "{out}"], "not_a_run", ""),
     ("predict", ["{photo}"], "photo.jpg", ""),
 ]
 
 
-@pytest.mark.parametrize("module, argv, names, line", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("module, argv, names, line", CASES,
+                         ids=[f"{c[0]}{c[1][0]}" if c[1][0].startswith("-") else c[0]
+                              for c in CASES])
 def test_bad_input_is_one_error_line(module, argv, names, line, bad_inputs, capsys):
     main = importlib.import_module(f"fer_keras.{module}").main
     rc = main([a.format(**bad_inputs) for a in argv])
@@ -53,6 +56,48 @@ def test_bad_input_is_one_error_line(module, argv, names, line, bad_inputs, caps
     assert len(errors) == 1, err
     assert names in errors[0] and line in errors[0], errors[0]
     assert not os.path.exists(bad_inputs["out"]) or not os.listdir(bad_inputs["out"])
+
+
+# the commands that take a model as MODEL or --model MODEL, and the arguments each also needs
+MODEL_COMMANDS = {"evaluate": [], "explain.__main__": ["--method", "saliency"],
+                  "export": ["--format", "tflite"], "pretrained": []}
+
+
+@pytest.mark.parametrize("module", sorted(MODEL_COMMANDS))
+def test_the_model_given_twice_is_one_option_error(module, bad_inputs, capsys):
+    main = importlib.import_module(f"fer_keras.{module}").main
+    run = bad_inputs["not_a_run"]
+    with pytest.raises(SystemExit) as exit_:
+        main([run, "--model", run, *MODEL_COMMANDS[module]])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: python -m fer_keras.")
+    assert "give the model once: MODEL or --model, not both" in err
+
+
+def test_package_needs_a_run(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        importlib.import_module("fer_keras.pretrained").main([])
+    assert exit_.value.code == 2
+    assert "name a model" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module", sorted(MODEL_COMMANDS) + ["predict"])
+def test_an_unknown_model_name_lists_the_packaged_ones(module, tmp_path, monkeypatch, capsys):
+    from fer_keras.evaluation import run_dir
+
+    root = tmp_path / "pretrained"
+    (root / "tiny").mkdir(parents=True)
+    (root / "tiny" / "best.keras").write_bytes(b"")
+    (root / "not_a_model").mkdir()
+    monkeypatch.setattr(run_dir, "PRETRAINED_ROOT", root)
+    main = importlib.import_module(f"fer_keras.{module}").main
+    argv = ["photo.jpg", "--model", "nosuch"] if module == "predict" else [
+        "--model", "nosuch", *MODEL_COMMANDS[module]]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("error: No packaged model 'nosuch' (packaged: tiny)")
 
 
 def test_run_turns_input_errors_into_one_line(capsys):

@@ -5,10 +5,9 @@ import time
 
 import numpy as np
 import pytest
-from conftest import make_fer_csv, write_csv
+from helpers import make_fer_csv, write_csv
 
 from fer_keras import CLASS_NAMES
-from fer_keras.data import loading as data_module
 from fer_keras.data import parse
 from fer_keras.data.convert import convert
 from fer_keras.data.loading import (
@@ -92,7 +91,7 @@ def test_unwritable_cache_still_loads(tmp_path, monkeypatch):
     def refuse(*args):
         raise PermissionError(13, "read-only folder")
 
-    monkeypatch.setattr(data_module.os, "replace", refuse)
+    monkeypatch.setattr(os, "replace", refuse)  # loading calls os.replace at write time
     assert_same(load_fer2013(path), expected_split(*rows))
     assert sorted(os.listdir(tmp_path)) == ["f.csv"], "no cache and no temporary file left"
 

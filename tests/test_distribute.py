@@ -14,13 +14,13 @@ import time
 import keras
 import numpy as np
 import pytest
-from conftest import make_fer_csv
+from helpers import TINY_CNN
 
 from fer_keras.evaluation.metrics import read_history
 from fer_keras.training import distribute
 
 TINY_ARGS = ["--epochs", "2", "--batch-size", "4", "--verbose", "0", "--seed", "3",
-             "--model-options", json.dumps({"filters": [4], "dense_units": 6})]
+             "--model-options", json.dumps(TINY_CNN)]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 TIMEOUT = 600  # seconds; generous because a busy machine makes TensorFlow slow to start
 
@@ -53,11 +53,6 @@ for v in model.variables + model.optimizer.variables:
 with open(report_path, "w") as f:
     json.dump(report, f)
 """
-
-
-@pytest.fixture
-def csv_path(tmp_path):
-    return str(make_fer_csv(tmp_path / "fer2013.csv", n_per_class_usage=2)[0])
 
 
 def test_strategy_choices_and_worker_index(monkeypatch):

@@ -1,7 +1,5 @@
 """K-fold ensembles: the CLI's table and files, OOF coverage, weights, averages, re-runs."""
 
-import contextlib
-import io
 import json
 import os
 import shutil
@@ -10,26 +8,25 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import make_fer_csv
+from helpers import capture, make_fer_csv
 
+from fer_keras import cli
 from fer_keras.experiments import blend, ensemble, kfold
 
 MEMBERS = "a=shallow_cnn:1,b=shallow_cnn:1"
 NAME = "ensemble_a-1_b-1_k2_seed0"
-OPTIONS = ["--model-options", 'a={"filters": [8, 16], "dense_units": 16}',
-           "--model-options", 'b={"filters": [8], "dense_units": 8}']
+OPTIONS = ["--member-options", 'a={"filters": [8, 16], "dense_units": 16}',
+           "--member-options", 'b={"filters": [8], "dense_units": 8}']
 
 
 def argv(csv_path, out):
     return ["--data", str(csv_path), "--out", str(out), "--folds", "2", "--members", MEMBERS,
-            *OPTIONS, "--config-overrides", '{"batch_size": 8}', "--verbose", "0"]
+            *OPTIONS, "--set", "batch_size=8", "--verbose", "0"]
 
 
 def run_main(args):
-    stdout, stderr = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        code = ensemble.main(args)
-    return code, stdout.getvalue(), stderr.getvalue()
+    # through the commands' error path, as `fer-keras ensemble` runs it
+    return capture(lambda a: cli.run(ensemble.main, a), args)
 
 
 @pytest.fixture(scope="module")
@@ -212,10 +209,10 @@ def test_parse_members_labels():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"config_overrides": {"head": "l2svm"}}, "may not set \\['head'\\]"),
+    ({"config": {"head": "l2svm"}}, "softmax head"),
     ({"model_options": {"c": {}}}, "unknown members \\['c'\\]"),
-    ({"model_options": {"a": {"weights": None}}}, "member a: Unknown options"),
-    ({"folds": 1}, "at least 2"), ({"tta": "rotate"}, "Unknown tta")])
+    ({"model_options": {"a": {"weights": None}}}, "member a: Unknown model_options"),
+    ({"folds": 1}, "at least 2"), ({"tta": "rotate"}, "Unknown TTA mode")])
 def test_bad_settings_fail_before_training(kwargs, message, tmp_path):
     with pytest.raises(ensemble.EnsembleError, match=message):
         ensemble.ensemble("a=shallow_cnn:1", out=tmp_path, dataset={}, **kwargs)

@@ -9,10 +9,11 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
-from conftest import make_fer_csv, make_images
+from helpers import TINY_TRAINING, make_fer_csv, make_images
 from matplotlib.figure import Figure
 
-from fer_keras import CLASS_NAMES
+from fer_keras import CLASS_NAMES, cli
+from fer_keras.data.loading import load_dataset
 from fer_keras.data.pipeline import equalize_images
 from fer_keras.evaluation import evaluate
 from fer_keras.evaluation.metrics import (
@@ -24,8 +25,7 @@ from fer_keras.evaluation.metrics import (
 from fer_keras.evaluation.tta import views
 from fer_keras.training import train
 
-TINY = {"model": "shallow_cnn", "model_options": {"filters": [4], "dense_units": 6},
-        "epochs": 1, "batch_size": 8, "verbose": 0}
+TINY = {**TINY_TRAINING, "epochs": 1}
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +135,54 @@ def test_run_scores_on_crops_of_a_crop_model(tmp_path):
     np.testing.assert_allclose(run.scores(faces), predict(equalized[:, 4:44, 4:44]), atol=1e-6)
     ten = np.mean([predict(view) for view in views(equalized, "tencrop", 40)], axis=0)
     np.testing.assert_allclose(run.scores(faces, tta="tencrop"), ten, atol=1e-6)
+
+
+def test_model_positionally_or_by_option(trained, tmp_path, capsys):
+    csv_path, run_dir = trained
+    args = ["--split", "PublicTest", "--data", csv_path, "--out", str(tmp_path)]
+    assert evaluate.main(["--model", str(run_dir), *args]) == 0
+    by_option = capsys.readouterr().out
+    assert evaluate.main([str(run_dir), *args]) == 0
+    assert capsys.readouterr().out == by_option
+    with pytest.raises(SystemExit):
+        evaluate.main([str(run_dir), "--model", str(run_dir), *args])
+    assert "give the model once" in capsys.readouterr().err
+
+
+def test_a_keras_file_is_its_network_alone(trained, tmp_path):
+    csv_path, run_dir = trained
+    metrics = evaluate.evaluate_run(run_dir / "best.keras", ["PublicTest"], data_path=csv_path,
+                                    out=tmp_path)["PublicTest"]
+    assert metrics["n"] == 14 and metrics["run_dir"] == str(run_dir)
+    assert (tmp_path / "metrics_PublicTest.json").is_file()
+
+
+def test_packaged_model_uses_its_own_tta_and_writes_here(packaged_model, csv_path, tmp_path,
+                                                         monkeypatch, capsys):
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    before = sorted(p.name for p in packaged_model.iterdir())
+    assert evaluate.main(["--split", "PublicTest", "--data", csv_path]) == 0  # the default model
+    assert "PublicTest (TTA tencrop): n=14" in capsys.readouterr().out
+    assert sorted(p.name for p in here.iterdir()) == ["confusion_PublicTest_tta-tencrop.png",
+                                                      "metrics_PublicTest_tta-tencrop.json"]
+    assert sorted(p.name for p in packaged_model.iterdir()) == before  # nothing written there
+    ten = json.loads((here / "metrics_PublicTest_tta-tencrop.json").read_text())
+    run = evaluate.load_run("cpu_fast")
+    assert run.packaged and run.output_dir() == here and ten["tta"] == "tencrop"
+    images, labels = load_dataset(csv_path)["PublicTest"]
+    expected = classification_metrics(labels, run.scores(images, tta="tencrop"))
+    assert ten["confusion_matrix"] == expected["confusion_matrix"]
+    assert evaluate.main(["cpu_fast", "--split", "PublicTest", "--data", csv_path, "--tta",
+                          "none", "--out", str(tmp_path / "center")]) == 0
+    assert "PublicTest: n=14" in capsys.readouterr().out
+    assert (tmp_path / "center" / "metrics_PublicTest.json").is_file()
+    assert sorted(p.name for p in packaged_model.iterdir()) == before
+
+
+def test_an_unknown_model_is_one_line(packaged_model, capsys):
+    assert cli.run(evaluate.main, ["nosuch"]) == 2
+    assert capsys.readouterr().err == (
+        "error: No packaged model 'nosuch' (packaged: cpu_fast), nor a run directory or .keras "
+        "file of that name: pass a run directory, a .keras file or a packaged name.\n")

@@ -1,6 +1,5 @@
 """Saliency, SmoothGrad, Grad-CAM, filters and mistakes on a small trained model and every model."""
 
-import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -9,26 +8,24 @@ import cv2
 import keras
 import numpy as np
 import pytest
-from conftest import fer_lines, write_csv
+from helpers import fer_lines, tiny_model_options, write_csv
 from keras import layers
 from matplotlib.figure import Figure
 
+from fer_keras import cli
 from fer_keras.evaluation.evaluate import Run
 from fer_keras.explain import run as explain
-from fer_keras.models import build_model, get_spec, heads, list_models
+from fer_keras.models import build_model, heads, list_models
 
 BOX = slice(8, 40)  # the "face": rows and columns 8..39; the border around it is background
 METHODS = {"saliency": explain.saliency,
            "smoothgrad": lambda model, x: explain.smoothgrad(model, x, samples=4),
            "grad_cam": explain.grad_cam}
-# Tiny options per registered model; unknown models get weights=None if they take weights.
-TINY = {"bst261_cnn": {"filters": (8, 16), "dense_units": (16, 16)},
-        "resnet18": {"stackwise_num_filters": (16, 16), "stackwise_num_blocks": (1, 1)},
-        "shallow_cnn": {"filters": (8, 16), "dense_units": 16},
-        "susa_cnn": {"width": 0.25, "dense_units": (16, 16)},
-        "vgg16_nin": {"weights": None, "image_size": 32, "nin_filters": (16, 16, 16)},
-        "vgg16_transfer": {"weights": None, "image_size": 32, "dense_units": 16},
-        "vgg_fer": {"stackwise_num_filters": (8, 16), "fc_units": 16}}
+METHODS_TTA = {
+    "saliency": lambda model, x, tta, **kw: explain.saliency(model, x, tta=tta, **kw),
+    "smoothgrad": lambda model, x, tta, **kw: explain.smoothgrad(model, x, samples=4, tta=tta,
+                                                                 **kw),
+    "grad_cam": lambda model, x, tta, **kw: explain.grad_cam(model, x, tta=tta, **kw)}
 
 
 def grating_faces(n_per_class, seed):
@@ -77,11 +74,7 @@ def trained():
 
 
 def tiny_model(name, head):
-    options = TINY.get(name)
-    if options is None:
-        parameters = inspect.signature(get_spec(name).builder).parameters
-        options = {"weights": None} if "weights" in parameters else {}
-    return build_model(name, head=head, **options)
+    return build_model(name, head=head, **tiny_model_options(name))
 
 
 @pytest.mark.parametrize("shape", ["nhw", "nhw1"])
@@ -195,6 +188,54 @@ def test_every_method_runs_for_every_registered_model(name, head):
     assert (mistakes["true"] != mistakes["predicted"]).all()
 
 
+@pytest.fixture(scope="module")
+def crop_network():
+    """An untrained shallow_cnn on 40-px views of the 48x48 faces (the cpu_fast shape)."""
+    keras.utils.set_random_seed(4)
+    return build_model("shallow_cnn", input_shape=(40, 40, 1), filters=[4, 8], dense_units=8)
+
+
+def outside_center_view():
+    border = np.ones((48, 48), bool)
+    border[4:44, 4:44] = False
+    return border
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_maps_of_a_crop_network_cover_the_whole_face(crop_network, method):
+    faces = grating_faces(1, seed=5)[0][:3]
+    border = outside_center_view()
+    center = METHODS_TTA[method](crop_network, faces, "none")
+    assert center.shape == (3, 48, 48) and np.isfinite(center).all()
+    assert (center[:, border] == 0).all() and center.max() == 1  # the center view alone
+    ten = METHODS_TTA[method](crop_network, faces, "tencrop")
+    assert ten.shape == (3, 48, 48) and ten[:, border].max() > 0  # the corner views reach it
+    with pytest.raises(ValueError, match="need 48x48 faces"):
+        METHODS_TTA[method](crop_network, faces[:, :44, :44], "flip")
+
+
+@pytest.mark.parametrize("mode", ["flip", "tencrop"])
+@pytest.mark.parametrize("method", ["saliency", "grad_cam"])
+def test_views_are_put_back_unmirrored(crop_network, method, mode):
+    """The mean score over views that include every mirror is the same for a face and its
+    mirror image, so its map of the mirror image is the mirror of its map."""
+    faces = grating_faces(1, seed=6)[0][:2]
+    maps = METHODS_TTA[method](crop_network, faces, mode, classes=[2, 5])
+    mirrored = METHODS_TTA[method](crop_network, faces[:, :, ::-1], mode, classes=[2, 5])
+    assert maps.max() > 0
+    np.testing.assert_allclose(mirrored, maps[:, :, ::-1], atol=1e-4)
+
+
+def test_filters_of_a_crop_network_on_the_whole_face(crop_network):
+    face = grating_faces(1, seed=7)[0][0]
+    on_face = explain.filter_on_face(crop_network, face, filters=2, steps=2)
+    assert on_face.shape == (2, 48, 48)
+    border = outside_center_view()
+    np.testing.assert_array_equal(on_face[:, border], np.tile(face[border], (2, 1)))
+    assert (np.abs(on_face[:, 4:44, 4:44] - face[4:44, 4:44]).mean(axis=(1, 2)) > 0).all()
+    assert explain.filter_patterns(crop_network, filters=2, steps=1).shape == (2, 40, 40)
+
+
 def test_run_model_explains_a_frozen_feature_head(trained):
     model, images, _ = trained
     features = heads.extract_features(model, images)
@@ -205,6 +246,21 @@ def test_run_model_explains_a_frozen_feature_head(trained):
                                heads.predict_scores(model, images, feature_head=head), atol=1e-4)
     assert explain.grad_cam(composed, images[:3]).shape == (3, 48, 48)
     assert explain.run_model(Run(Path("."), {}, model)) is model
+
+
+def test_run_model_of_a_mixed_precision_network_computes_in_float32():
+    from fer_keras.models.saving import compute_dtype
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_model("shallow_cnn", **tiny_model_options("shallow_cnn"))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    explained = explain.run_model(Run(Path("."), {}, model))
+    assert compute_dtype(model) == "mixed_bfloat16" and compute_dtype(explained) == "float32"
+    faces = grating_faces(1, seed=8)[0][:2]
+    assert explain.saliency(explained, faces).shape == (2, 48, 48)
 
 
 @pytest.fixture(scope="module")
@@ -245,15 +301,40 @@ def test_cli_explains_given_pngs_into_out(run_dir, tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line_with_status_2(run_dir, tmp_path, capsys):
-    assert explain.main([str(tmp_path), "--method", "saliency"]) == 2
+    def explain_command(argv):  # as python -m fer_keras.explain runs it
+        return cli.run(explain.main, argv)
+
+    assert explain_command([str(tmp_path), "--method", "saliency"]) == 2
     assert capsys.readouterr().err.strip() == (f"error: {tmp_path} is not a run directory "
                                                "(no config.json).")
-    assert explain.main([str(run_dir), "--method", "gradcam", "--layer", "nope"]) == 2
+    assert explain_command([str(run_dir), "--method", "gradcam", "--layer", "nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.endswith("Conv layers: block1_conv1, block1_conv2, "
                                             "block2_conv1, block2_conv2.")
-    assert explain.main([str(run_dir), "--method", "saliency", "--split", "PrivateTest"]) == 2
+    assert explain_command([str(run_dir), "--method", "saliency", "--split", "PrivateTest"]) == 2
     assert "no PrivateTest rows" in capsys.readouterr().err
+    assert explain_command([str(run_dir), "--method", "saliency", "--images", "a.png"]) == 2
+    assert capsys.readouterr().err == "error: a.png: not a readable image\n"
+    with pytest.raises(SystemExit):
+        explain.main([str(run_dir), "--method", "mistakes", "--images", "a.png"])
+    assert "needs labelled images" in capsys.readouterr().err
+
+
+def test_the_model_by_option_and_a_packaged_one_written_here(run_dir, packaged_model, tmp_path,
+                                                             monkeypatch, capsys):
+    out = tmp_path / "by_option"
+    assert explain.main(["--model", str(run_dir), "--method", "saliency", "--n", "2", "--out",
+                         str(out)]) == 0
+    assert capsys.readouterr().out.split() == [str(out / "saliency_PublicTest.png")]
+    # the default, packaged model (a 40-px crop network) explains whole faces through its views
+    monkeypatch.chdir(tmp_path)
+    data = str(run_dir.parent.parent / "gratings.csv")
+    before = sorted(p.name for p in packaged_model.iterdir())
+    assert explain.main(["--method", "gradcam", "--n", "2", "--data", data]) == 0
+    written = Path(capsys.readouterr().out.strip())
+    assert written.resolve() == (tmp_path / "explain" / "gradcam_PublicTest.png").resolve()
+    assert written.is_file()
+    assert sorted(p.name for p in packaged_model.iterdir()) == before
 
 
 def test_cli_subprocess(run_dir, tmp_path):

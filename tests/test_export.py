@@ -6,8 +6,9 @@ import sys
 
 import numpy as np
 import pytest
-from test_predict import make_run
+from helpers import make_run
 
+from fer_keras import cli
 from fer_keras.data.loading import load_dataset, sample_path
 from fer_keras.data.pipeline import equalize_images
 from fer_keras.evaluation.evaluate import load_run
@@ -42,7 +43,7 @@ def test_float_export_parity(fmt, runs):
     p = report["parity"]
     assert p["passed"] and p["predictions_equal"] and p["max_abs_diff"] <= export.TOLERANCE
     assert p["n"] == 401 and p["split"] == "PublicTest" and p["accuracy_change"] == 0.0
-    out = runs["softmax"] / f"best{export._SUFFIX[fmt]}"
+    out = runs["softmax"] / export.export_name(fmt)  # model.tflite, model.onnx, saved_model/
     assert report["path"] == str(out) and out.exists()
     assert report["equalize"] == "hist" and report["head"] == "softmax"
     assert json.loads(out.with_name(out.name + ".json").read_text()) == report
@@ -50,20 +51,21 @@ def test_float_export_parity(fmt, runs):
 
 
 def test_int8_tflite_reports_its_accuracy_change(runs, tmp_path):
-    report = export.export_model(runs["softmax"], "tflite", tmp_path / "q.tflite",
-                                 quantize="int8")
+    report = export.export_model(runs["softmax"], "tflite", tmp_path, quantize="int8")
+    assert report["path"] == str(tmp_path / "model_int8.tflite")  # beside a float model.tflite
     p = report["parity"]
     assert p["passed"] is None and p["tolerance"] is None and report["quantize"] == "int8"
     assert p["accuracy_change"] == pytest.approx(p["accuracy_export"] - p["accuracy_keras"])
     assert 0.0 < p["max_abs_diff"] < 0.5 and 0.0 <= p["agreement"] <= 1.0
     float_size = (runs["softmax"] / "best.keras").stat().st_size
-    assert (tmp_path / "q.tflite").stat().st_size < float_size / 2  # 8-bit weights
+    assert (tmp_path / "model_int8.tflite").stat().st_size < float_size / 2  # 8-bit weights
     assert "accuracy" in export.format_report(report)
 
 
 def test_frozen_feature_head_is_joined_into_one_graph(runs, tmp_path):
-    report = export.export_model(runs["l2svm"], "tflite", tmp_path / "l2svm.tflite")
+    report = export.export_model(runs["l2svm"], "tflite", tmp_path)
     assert report["parity"]["passed"] and report["head"] == "l2svm"
+    assert (tmp_path / "model.tflite").is_file() and (tmp_path / "model.tflite.json").is_file()
     model, config, _ = export.load_graph_model(runs["l2svm"])
     faces = load_dataset(sample_path())["PublicTest"][0][:16]
     joined = model.predict_on_batch(equalize_images(faces, "hist").astype("float32")[..., None])
@@ -82,13 +84,18 @@ def test_what_cannot_be_exported(runs, tmp_path):
 
 
 def test_cli(runs, tmp_path, capsys):
-    out = tmp_path / "network.tflite"
+    out = tmp_path / "network"
     assert export.main([str(runs["svc"] / "best.keras"), "--format", "tflite", "--out",
                         str(out)]) == 0
     assert "parity PASSED on 401 PublicTest faces" in capsys.readouterr().out
-    assert out.is_file()
-    assert export.main([str(runs["svc"]), "--format", "tflite"]) == 2
-    assert capsys.readouterr().err.startswith("error: ")
+    assert sorted(p.name for p in out.iterdir()) == ["model.tflite", "model.tflite.json"]
+    assert export.main(["--model", str(runs["svc"] / "best.keras"), "--format", "tflite",
+                        "--out", str(out)]) == 0
+    assert "parity PASSED" in capsys.readouterr().out
+    assert cli.run(export.main, [str(runs["svc"]), "--format", "tflite"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {runs['svc']}: cannot be exported: its SVC head")
+    assert err.count("\n") == 1 and str(runs["svc"] / "best.keras") in err
 
 
 @pytest.mark.slow
@@ -97,7 +104,8 @@ def test_cli_subprocess(runs, tmp_path):
                            "--format", "saved_model", "--out", str(tmp_path / "sm")],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "parity PASSED" in done.stdout and (tmp_path / "sm" / "saved_model.pb").is_file()
+    assert "parity PASSED" in done.stdout
+    assert (tmp_path / "sm" / "saved_model" / "saved_model.pb").is_file()
 
 
 def test_crop_network_exports_with_its_ten_crop_views(tmp_path):
@@ -105,15 +113,8 @@ def test_crop_network_exports_with_its_ten_crop_views(tmp_path):
     import keras
 
     from fer_keras.evaluation import tta
-    from fer_keras.models import build_model
-    keras.utils.set_random_seed(2)
-    run = tmp_path / "crop_run"
-    run.mkdir()
-    network = build_model("shallow_cnn", input_shape=(40, 40, 1), filters=[8, 16],
-                          dense_units=16)
-    network.save(run / "best.keras")
-    (run / "config.json").write_text(json.dumps({"model": "shallow_cnn", "head": "softmax",
-                                                 "crop": 40, "tta": "tencrop"}))
+    run = make_run(tmp_path, head="softmax", equalize=None, seed=2, crop=40)
+    network = keras.saving.load_model(run / "best.keras")
     report = export.export_model(run, "tflite")
     assert report["parity"]["passed"] and report["tta"] == "tencrop"
     model, config, _ = export.load_graph_model(run)
@@ -125,3 +126,31 @@ def test_crop_network_exports_with_its_ten_crop_views(tmp_path):
                                expected, atol=1e-5)
     center, _, _ = export.load_graph_model(run, tta="none")
     assert center.input_shape == (None, 48, 48, 1)
+
+
+def test_a_packaged_model_exports_here_with_its_own_views(packaged_model, tmp_path, monkeypatch,
+                                                          capsys):
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in packaged_model.iterdir())
+    assert export.main(["--format", "tflite"]) == 0  # the default, packaged model
+    assert "parity PASSED" in capsys.readouterr().out
+    report = json.loads((tmp_path / "model.tflite.json").read_text())
+    assert report["tta"] == "tencrop" and report["path"] == str(tmp_path / "model.tflite")
+    assert sorted(p.name for p in packaged_model.iterdir()) == before  # nothing written there
+    report = export.export_model("cpu_fast", "tflite", tmp_path / "center", tta="none")
+    assert report["tta"] == "none" and (tmp_path / "center" / "model.tflite").is_file()
+    assert sorted(p.name for p in packaged_model.iterdir()) == before
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "onnx"])
+def test_the_packaged_default_model_exports_with_parity(fmt, tmp_path):
+    """The model that ships (cpu_fast: 40-px crops, mixed bfloat16, ten crops in its graph) is
+    exported on every run of the suite, so a new default cannot silently break its exports."""
+    report = export.export_model(None, fmt, tmp_path)  # the real package, read only
+    p = report["parity"]
+    assert p["passed"] and p["n"] == 401 and p["max_abs_diff"] <= export.TOLERANCE, p
+    assert report["tta"] == "tencrop" and report["trained_dtype"] == "mixed_bfloat16"
+    rebuild = report["float32_rebuild"]  # float32 predicts as the bfloat16 network it was
+    assert rebuild["agreement"] >= 0.98 and abs(
+        rebuild["accuracy_export"] - rebuild["accuracy_keras"]) <= 0.01, rebuild
+    assert (tmp_path / export.export_name(fmt)).is_file()

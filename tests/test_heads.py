@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import TINY_CNN
 
 from fer_keras.models import build_model, heads
 
@@ -18,7 +19,7 @@ def blobs(n=120, d=6, k=3, seed=0):
 
 
 def tiny_cnn(**kwargs):
-    return build_model("shallow_cnn", filters=(4,), dense_units=6, **kwargs)
+    return build_model("shallow_cnn", **TINY_CNN, **kwargs)
 
 
 def test_l2svm_loss_is_tangs_squared_hinge():

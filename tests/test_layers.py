@@ -1,4 +1,5 @@
-"""The package's layers: imports flow one way, modules stay small, the top level stays thin."""
+"""The package's layers: imports flow one way, modules stay small, the top level stays thin;
+test modules never import each other."""
 
 import ast
 from pathlib import Path
@@ -20,7 +21,7 @@ ALLOWED = {
 }
 SUBPACKAGES = set(ALLOWED) - {"core"}
 COMMANDS = {"utils", "train", "compare", "evaluate", "predict", "export", "ensemble", "search",
-            "pretrained"}
+            "pretrained", "serve"}
 
 
 def layer_of(module: str) -> str:
@@ -75,3 +76,59 @@ def test_the_top_level_is_thin():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= 14, top
     assert {f"{c}.py" for c in COMMANDS} <= set(top)
+
+
+# --- Tests follow the same rule: shared helpers in helpers.py, never one test module in another --
+
+TESTS = Path(__file__).resolve().parent
+
+
+def _dynamic_import(call: ast.Call) -> bool:
+    """``importlib.import_module("name")`` or ``__import__("name")`` with a literal name."""
+    func = getattr(call.func, "attr", getattr(call.func, "id", ""))
+    return (func in ("import_module", "__import__") and bool(call.args)
+            and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str))
+
+
+def imported_test_modules(source: str):
+    """(line, name) of every import in ``source`` of a test module or of a conftest.
+
+    Importing a test module runs its module-level code and fixtures a second time and ties its
+    tests to another file's internals; pytest imports ``conftest.py`` itself, and a second
+    ``import conftest`` can give another module object. Shared code belongs in ``helpers.py``.
+    """
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+        elif isinstance(node, ast.Call) and _dynamic_import(node):
+            names = [node.args[0].value]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            top = parts[1] if parts[0] == "tests" and len(parts) > 1 else parts[0]
+            if top.startswith("test_") or top == "conftest":
+                yield node.lineno, name
+                break
+
+
+def test_no_test_module_imports_another():
+    wrong = [f"{path.name}:{line}: imports {name}"
+             for path in sorted(TESTS.glob("*.py"))
+             for line, name in imported_test_modules(path.read_text())]
+    assert not wrong, "\n".join(wrong) + "\nmove what is shared into tests/helpers.py"
+
+
+@pytest.mark.parametrize("source, found", [
+    ("from test_predict import make_run", [(1, "test_predict")]),
+    ("import test_models as tm", [(1, "test_models")]),
+    ("from tests import test_cli", [(1, "tests.test_cli")]),
+    ("from tests.test_cli import CASES", [(1, "tests.test_cli")]),
+    ("from conftest import make_fer_csv", [(1, "conftest")]),
+    ("x = importlib.import_module('test_export')", [(1, "test_export")]),
+    ("from helpers import make_run\nfrom fer_keras.training import train", []),
+])
+def test_the_test_import_check_finds_what_it_must(source, found):
+    assert list(imported_test_modules(source)) == found

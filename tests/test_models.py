@@ -3,22 +3,10 @@
 import keras
 import numpy as np
 import pytest
+from helpers import TINY_MODELS, tiny_model_options
 
 from fer_keras.models import build_model, get_spec, heads, list_models, register_model, vgg
 from fer_keras.training.callbacks import trainable_layer_names
-
-# Smallest configuration of each registered model; a new model must add itself here. resnet18
-# stays at 16 channels: TF 2.21's oneDNN kernel for the filter gradient of a 1x1 stride-2 conv
-# with 4 or 8 input channels at 48x48 corrupts the heap (TF_ENABLE_ONEDNN_OPTS=0 avoids it).
-TINY = {
-    "bst261_cnn": {"filters": (4, 8, 8), "dense_units": (8, 8)},
-    "resnet18": {"stackwise_num_filters": (16, 16, 16, 16), "stackwise_num_blocks": (1, 1, 1, 1)},
-    "shallow_cnn": {"filters": (4, 8), "dense_units": 8},
-    "susa_cnn": {"width": 0.125, "dense_units": (8, 8)},
-    "vgg16_nin": {"weights": None, "image_size": 32, "nin_filters": (8, 8, 8)},
-    "vgg16_transfer": {"weights": None, "image_size": 32, "dense_units": 8},
-    "vgg_fer": {"stackwise_num_filters": (4, 8, 8, 8), "fc_units": 8},
-}
 
 
 def images(n=4, seed=0):
@@ -26,13 +14,16 @@ def images(n=4, seed=0):
 
 
 def test_every_registered_model_has_a_tiny_config():
-    assert sorted(TINY) == list_models()
+    """A model registered without tiny options would otherwise be tested nowhere."""
+    assert sorted(TINY_MODELS) == list_models()
 
 
 @pytest.mark.parametrize("head", heads.NETWORK_HEADS)
 @pytest.mark.parametrize("name", list_models())
 def test_model_contract(name, head, tmp_path):
-    model = build_model(name, num_classes=7, head=head, **TINY[name])
+    """Every registered model: build, output shape, a train step, no NaN, config and .keras
+    round trips."""
+    model = build_model(name, num_classes=7, head=head, **tiny_model_options(name))
     x, y = images(), np.array([0, 1, 2, 3])
     assert model.output_shape == (None, 7)
     assert model.get_layer(heads.FEATURE_LAYER) is not None
@@ -56,7 +47,7 @@ def test_model_contract(name, head, tmp_path):
 
 
 def test_models_take_raw_pixels():
-    model = build_model("shallow_cnn", **TINY["shallow_cnn"])
+    model = build_model("shallow_cnn", **TINY_MODELS["shallow_cnn"])
     assert model.get_layer("rescale").scale == pytest.approx(1 / 255)
 
 
@@ -85,13 +76,13 @@ def test_shallow_cnn_options_and_errors():
 
 def test_unknown_head_lists_accepted_values():
     with pytest.raises(ValueError, match="softmax, l2svm, svc"):
-        build_model("shallow_cnn", head="hinge", **TINY["shallow_cnn"])
+        build_model("shallow_cnn", head="hinge", **TINY_MODELS["shallow_cnn"])
 
 
 # --- The models of issue 4 ----------------------------------------------------------------------
 
 def test_bst261_cnn_six_merged_classes():
-    model = build_model("bst261_cnn", num_classes=6, **TINY["bst261_cnn"])
+    model = build_model("bst261_cnn", num_classes=6, **TINY_MODELS["bst261_cnn"])
     assert model.output_shape == (None, 6)
     assert [lyr.name for lyr in model.layers if isinstance(lyr, keras.layers.Conv2D)] == [
         f"block{b}_conv{i}" for b in (1, 2, 3) for i in (1, 2, 3)]
@@ -100,14 +91,14 @@ def test_bst261_cnn_six_merged_classes():
 
 
 def test_susa_cnn_layout_and_batch_norm_option():
-    model = build_model("susa_cnn", **TINY["susa_cnn"])
+    model = build_model("susa_cnn", **TINY_MODELS["susa_cnn"])
     convs = [lyr for lyr in model.layers if isinstance(lyr, keras.layers.Conv2D)]
     assert [c.kernel_size[0] for c in convs] == [5, 3, 3, 3, 3, 2, 2, 1, 1]
     assert [c.filters for c in convs] == [4, 8, 8, 16, 16, 8, 8, 8, 8]
     assert model.get_layer("flatten").output.shape == (None, 12 * 12 * 8)
     assert model.get_layer(heads.FEATURE_LAYER).activation is keras.activations.tanh
     assert not any(isinstance(lyr, keras.layers.BatchNormalization) for lyr in model.layers)
-    with_bn = build_model("susa_cnn", batch_norm=True, **TINY["susa_cnn"])
+    with_bn = build_model("susa_cnn", batch_norm=True, **TINY_MODELS["susa_cnn"])
     assert sum(isinstance(lyr, keras.layers.BatchNormalization) for lyr in with_bn.layers) == 9
 
 
@@ -132,7 +123,7 @@ def test_resnet18_stackwise_errors():
 
 @pytest.mark.parametrize("size, cells", [(40, 2), (48, 3)])
 def test_vgg_fer_builds_at_40_and_48(size, cells):
-    model = build_model("vgg_fer", input_shape=(size, size, 1), **TINY["vgg_fer"])
+    model = build_model("vgg_fer", input_shape=(size, size, 1), **TINY_MODELS["vgg_fer"])
     assert model.output_shape == (None, 7)
     assert model.get_layer("block4_pool").output.shape == (None, cells, cells, 8)
 
@@ -149,7 +140,7 @@ def test_vgg_fer_defaults_follow_the_paper():
 # --- VGG16 transfer mechanics -------------------------------------------------------------------
 
 def tiny_vgg(**kwargs):
-    return build_model("vgg16_transfer", **{**TINY["vgg16_transfer"], **kwargs})
+    return build_model("vgg16_transfer", **{**TINY_MODELS["vgg16_transfer"], **kwargs})
 
 
 def test_vgg_phase1_only_head_trainable():
@@ -214,7 +205,7 @@ def test_vgg_rejects_missing_weights_file_and_small_images(tmp_path):
 # --- VGG16 + Network-in-Network ----------------------------------------------------------------
 
 def tiny_nin(**kwargs):
-    return build_model("vgg16_nin", **{**TINY["vgg16_nin"], **kwargs})
+    return build_model("vgg16_nin", **{**TINY_MODELS["vgg16_nin"], **kwargs})
 
 
 def test_vgg16_nin_truncated_base_and_nin_block():

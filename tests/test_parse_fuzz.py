@@ -12,12 +12,12 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from fer_keras import USAGES
 from fer_keras.data import parse
 from fer_keras.data.convert import convert
 from fer_keras.data.loading import load_png_tree
 from fer_keras.data.parse import FER2013Error, parse_chunk, parse_file, parse_header
 
-USAGES = ("Training", "PublicTest", "PrivateTest")
 FUZZ = settings(max_examples=120, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,
                                        HealthCheck.too_slow])

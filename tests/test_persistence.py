@@ -3,7 +3,6 @@
 import io
 import json
 import os
-import shutil
 import stat
 import zipfile
 
@@ -11,20 +10,19 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from helpers import TINY_CNN, make_run, tiny_model_options
 
+from fer_keras import cli
 from fer_keras.evaluation import evaluate
 from fer_keras.models import build_model, heads, list_models
-from fer_keras.models.saving import ModelFileError, load_model_file
+from fer_keras.models.saving import (
+    ModelFileError,
+    compute_dtype,
+    float32_model,
+    load_model_file,
+)
 from fer_keras.training import loop as fitting
 from fer_keras.training import train
-
-TINY_OPTIONS = {"bst261_cnn": {"filters": [4], "dense_units": [6, 6]},
-                "resnet18": {"stackwise_num_filters": [16, 16], "stackwise_num_blocks": [1, 1]},
-                "shallow_cnn": {"filters": [4], "dense_units": 6},
-                "susa_cnn": {"width": 0.125, "dense_units": [6, 6]},
-                "vgg16_nin": {"weights": None, "image_size": 32, "nin_filters": [4, 4, 4]},
-                "vgg16_transfer": {"weights": None, "image_size": 32, "dense_units": 4},
-                "vgg_fer": {"stackwise_num_filters": [4, 8], "fc_units": 6}}
 
 
 def layers_of(model):
@@ -38,20 +36,16 @@ def layers_of(model):
 def saved_model(tmp_path_factory):
     """A compiled tiny shallow_cnn saved as .keras, as training saves it."""
     path = tmp_path_factory.mktemp("saved") / "best.keras"
-    model = build_model("shallow_cnn", **TINY_OPTIONS["shallow_cnn"])
+    model = build_model("shallow_cnn", **TINY_CNN)
     fitting._compile(model, train.resolve_config(), 1e-3, 10)
     model.save(path)
     return path
 
 
-def test_tiny_options_cover_every_registered_model():
-    assert set(TINY_OPTIONS) == set(list_models())
-
-
-@pytest.mark.parametrize("name", sorted(TINY_OPTIONS))
+@pytest.mark.parametrize("name", list_models())
 @pytest.mark.parametrize("head", heads.NETWORK_HEADS)
 def test_every_model_and_head_loads_in_safe_mode(name, head, tmp_path):
-    model = build_model(name, head=head, **TINY_OPTIONS[name])
+    model = build_model(name, head=head, **tiny_model_options(name))
     assert not [lyr.name for lyr in layers_of(model) if isinstance(lyr, keras.layers.Lambda)]
     fitting._compile(model, train.resolve_config(model=name, head=head), 1e-3, 10)
     model.save(tmp_path / "m.keras")
@@ -59,6 +53,31 @@ def test_every_model_and_head_loads_in_safe_mode(name, head, tmp_path):
     assert isinstance(loaded.loss, type(model.loss))
     for a, b in zip(model.weights, loaded.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_a_mixed_precision_network_rebuilds_in_float32(name, tmp_path):
+    """Same weights, every layer in float32 (nested bases too), the bfloat16 scores to ~1e-2."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = build_model(name, **tiny_model_options(name))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    model.save(tmp_path / "m.keras")
+    mixed = load_model_file(tmp_path / "m.keras")
+    assert compute_dtype(mixed) == "mixed_bfloat16"
+    rebuilt = float32_model(mixed)
+    assert compute_dtype(rebuilt) == "float32" and rebuilt.name == mixed.name
+    assert all(lyr.dtype_policy.name == "float32" for lyr in layers_of(rebuilt))
+    for a, b in zip(mixed.weights, rebuilt.weights, strict=True):
+        assert a.path == b.path
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    x = np.random.default_rng(0).uniform(0, 255, (4, *mixed.input_shape[1:])).astype("float32")
+    reference = rebuilt.predict(x, verbose=0)
+    assert reference.dtype == np.float32
+    np.testing.assert_allclose(mixed.predict(x, verbose=0), reference, atol=0.05)
+    assert float32_model(rebuilt) is rebuilt  # a float32 model is returned as it is
 
 
 def test_frozen_feature_head_loads_in_safe_mode(tmp_path):
@@ -196,14 +215,11 @@ def test_svc_loader_refuses_inconsistent_arrays_and_pickles(saved_svc):
         heads.load_svc(saved_svc)
 
 
-def test_evaluate_cli_reports_a_damaged_model_in_one_line(saved_model, tmp_path, capsys):
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    (run_dir / "config.json").write_text(json.dumps({"model": "shallow_cnn", "head": "softmax"}))
-    shutil.copy(saved_model, run_dir / "best.keras")
+def test_evaluate_cli_reports_a_damaged_model_in_one_line(tmp_path, capsys):
+    run_dir = make_run(tmp_path, head="softmax")
     with open(run_dir / "best.keras", "r+b") as f:
         f.truncate(1000)
-    assert evaluate.main([str(run_dir)]) == 2
+    assert cli.run(evaluate.main, [str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert err == f"error: {run_dir / 'best.keras'}: not a .keras model file (not a zip " \
                   "archive: truncated, or another format such as a legacy .h5)\n"

@@ -4,7 +4,7 @@ import cv2
 import keras
 import numpy as np
 import pytest
-from conftest import make_images
+from helpers import make_images
 
 from fer_keras.data.pipeline import RandomAffine, augmentation, equalize_images, make_dataset
 from fer_keras.evaluation.tta import views

@@ -16,37 +16,16 @@ import cv2
 import keras
 import numpy as np
 import pytest
+from helpers import make_run
 from skimage import data as skdata
 
-from fer_keras import CLASS_NAMES
+from fer_keras import CLASS_NAMES, cli
 from fer_keras.data.loading import load_dataset, sample_path
-from fer_keras.data.pipeline import equalize_images
 from fer_keras.evaluation import tta
 from fer_keras.inference import faces, predict
 from fer_keras.inference.predict import EmotionRecognizer
-from fer_keras.models import build_model, heads
 
 ASTRONAUT_FACE = (177, 66, 95, 95)  # x, y, w, h of the Haar box on data.astronaut()
-
-
-def make_run(root, head="svc", equalize="hist", seed=0):
-    """A run directory as ``fer_keras.train`` writes it, without the training: a small untrained
-    ``shallow_cnn`` and, for ``head="svc"``, a linear SVC fitted on its features of real faces."""
-    keras.utils.set_random_seed(seed)
-    run = root / f"shallow_cnn_{head}_{equalize}"
-    run.mkdir(parents=True)
-    model = build_model("shallow_cnn", filters=[8, 16], dense_units=32,
-                        head="l2svm" if head == "l2svm" else "softmax")
-    model.save(run / "best.keras")
-    if head == "svc":
-        faces, labels = load_dataset(sample_path())["Training"]
-        features = heads.extract_features(model, equalize_images(faces[:140], equalize))
-        heads.save_svc(heads.make_svc("linear_svc").fit(features, labels[:140]),
-                       run / "svc_head.json")
-    (run / "config.json").write_text(json.dumps({
-        "model": "shallow_cnn", "head": head, "equalize": equalize, "seed": seed,
-        "feature_layer": heads.FEATURE_LAYER, "status": "finished"}))
-    return run
 
 
 @pytest.fixture(scope="module")
@@ -220,8 +199,8 @@ def test_softmax_model_from_a_keras_file(run_dir, astronaut):
 
 
 def test_missing_model_is_a_clear_error(monkeypatch, tmp_path):
-    from fer_keras.inference import pretrained
-    monkeypatch.setattr(pretrained, "PRETRAINED_ROOT", tmp_path)  # an install without it
+    from fer_keras.evaluation import run_dir
+    monkeypatch.setattr(run_dir, "PRETRAINED_ROOT", tmp_path)  # an install without it
     with pytest.raises(FileNotFoundError, match="pass a run directory"):
         EmotionRecognizer()
     with pytest.raises(FileNotFoundError, match="No model at"):
@@ -317,8 +296,9 @@ def test_cli_video(run_dir, astronaut, tmp_path):
 
 
 def test_cli_usage_errors(tmp_path, capsys):
-    assert predict.main([str(tmp_path), "--model", str(tmp_path / "nope")]) == 2
-    assert "nope" in capsys.readouterr().err
+    assert cli.run(predict.main, [str(tmp_path), "--model", str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: No model at {tmp_path / 'nope'}") and err.count("\n") == 1
     with pytest.raises(SystemExit):
         predict.main(["--model", str(tmp_path)])  # nothing to analyse
 
@@ -392,16 +372,53 @@ def test_package_run_strips_the_optimizer(tmp_path):
         pretrained.pretrained_dir("missing")
 
 
+def test_a_packaged_model_by_name_with_its_own_views(packaged_model, astronaut, tmp_path):
+    by_name, default = EmotionRecognizer("cpu_fast"), EmotionRecognizer()
+    assert by_name.tta == default.tta == "tencrop"  # the model's own, from its config
+    assert EmotionRecognizer("cpu_fast", tta="flip").tta == "flip"
+    photo = tmp_path / "astronaut.png"
+    cv2.imwrite(str(photo), astronaut[..., ::-1])
+    assert predict.main([str(photo), "--model", "cpu_fast", "--json",
+                         str(tmp_path / "results.json")]) == 0
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["model"] == "cpu_fast" and len(results["results"][0]["faces"]) == 1
+
+
+def finished_run(root):
+    """A finished softmax run with the metrics.json packaging copies."""
+    run = make_run(root, head="softmax")
+    (run / "metrics.json").write_text(json.dumps({"PublicTest": {"accuracy": 0.5}}))
+    return run
+
+
+def test_package_replaces_a_packaged_model_only_with_force(packaged_model, tmp_path, capsys):
+    from fer_keras import pretrained as package_command
+
+    run = finished_run(tmp_path / "new")
+    before = (packaged_model / "best.keras").read_bytes()
+    assert package_command.main([str(run)]) == 2  # cpu_fast is already in the package's root
+    err = capsys.readouterr().err
+    assert err == (f"error: {packaged_model}: a packaged model 'cpu_fast' is already there; "
+                   "pass --force to replace it (or --out ROOT to package elsewhere)\n")
+    assert (packaged_model / "best.keras").read_bytes() == before
+    assert package_command.main(["--model", str(run), "--force"]) == 0
+    assert f"{packaged_model}: " in capsys.readouterr().out
+    assert json.loads((packaged_model / "config.json").read_text())["packaged_from"] == run.name
+    assert not [p for p in packaged_model.parent.iterdir() if p.name.startswith(".")]
+    # an explicit root of packaged models is the user's own: written, and replaced, as asked
+    other = tmp_path / "mine"
+    assert package_command.main([str(run), "--name", "small", "--out", str(other)]) == 0
+    assert package_command.main([str(run), "--name", "small", "--out", str(other)]) == 0
+    assert sorted(p.name for p in (other / "small").iterdir()) == ["best.keras", "config.json",
+                                                                  "metrics.json"]
+    assert package_command.main([str(run), "--name", "../x", "--out", str(other)]) == 2
+    assert "plain folder name" in capsys.readouterr().err
+
+
 def test_network_trained_on_crops_takes_whole_faces(tmp_path, astronaut):
     """A 40-px crop network (as cpu_fast) gets its run's ten-crop views cut from each 48-px face."""
-    keras.utils.set_random_seed(3)
-    run = tmp_path / "crop_run"
-    run.mkdir()
-    model = build_model("shallow_cnn", input_shape=(40, 40, 1), filters=[8, 16], dense_units=16)
-    model.save(run / "best.keras")
-    (run / "config.json").write_text(json.dumps({
-        "model": "shallow_cnn", "head": "softmax", "equalize": None, "crop": 40,
-        "tta": "tencrop", "status": "finished"}))
+    run = make_run(tmp_path, head="softmax", equalize=None, seed=3, crop=40)
+    model = keras.saving.load_model(run / "best.keras")
     faces, _ = load_dataset(sample_path())["PublicTest"]
     faces = faces[:6]
     own = EmotionRecognizer(run)

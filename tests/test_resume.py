@@ -11,17 +11,14 @@ import time
 
 import keras
 import pytest
-from conftest import make_fer_csv
+from helpers import TINY_CNN, TINY_TRAINING
 
-from fer_keras import _io, models
+from fer_keras import _io, cli, models
 from fer_keras.models import get_spec
 from fer_keras.models.registry import ModelSpec
 from fer_keras.training import loop as fitting
 from fer_keras.training import train
 from fer_keras.training.resume import RunBackup
-
-TINY_OPTIONS = {"filters": [4], "dense_units": 6}
-TINY = {"model": "shallow_cnn", "model_options": TINY_OPTIONS, "batch_size": 8, "verbose": 0}
 
 # Runs the real CLI with a callback that records progress and slows each batch down, so that the
 # test can kill the process at a known point in the middle of an epoch, and that prints the
@@ -50,11 +47,6 @@ runpy.run_module("fer_keras.train", run_name="__main__")
 """
 
 
-@pytest.fixture
-def csv_path(tmp_path):
-    return str(make_fer_csv(tmp_path / "fer2013.csv", n_per_class_usage=2)[0])
-
-
 def epochs_in_history(run_dir):
     with open(run_dir / "history.csv", newline="") as f:
         return [int(row["epoch"]) for row in csv.DictReader(f)]
@@ -77,7 +69,7 @@ def test_sigkill_mid_epoch_then_resume(csv_path, tmp_path):
     script.write_text(SLOW_CLI)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     args = ["--data", csv_path, "--out", str(out), "--epochs", "4", "--batch-size", "2",
-            "--model-options", json.dumps(TINY_OPTIONS), "--verbose", "2", "--seed", "1"]
+            "--model-options", json.dumps(TINY_CNN), "--verbose", "2", "--seed", "1"]
     # 14 Training images at batch 2: 7 batches of 0.2 s, so an epoch lasts over a second.
     process = subprocess.Popen([sys.executable, str(script), str(progress), "0.2", *args],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -155,7 +147,7 @@ def test_resume_in_phase_two_keeps_phase_best_and_schedule(csv_path, tmp_path, m
     phase_callbacks = fitting._phase_callbacks
     monkeypatch.setattr(fitting, "_phase_callbacks",
                         lambda cfg: [*phase_callbacks(cfg), interrupt_at(epoch=3, batch=0)])
-    config = {**TINY, "epochs": 2, "fine_tune_epochs": 2, "learning_rate": 1e-3,
+    config = {**TINY_TRAINING, "epochs": 2, "fine_tune_epochs": 2, "learning_rate": 1e-3,
               "fine_tune_learning_rate": 1e-4, "out": str(tmp_path / "m"), "data": csv_path}
     with pytest.raises(Interrupt):
         train.train(config)
@@ -199,16 +191,18 @@ def test_backup_restores_history_and_best_checkpoint(tmp_path):
 
 
 def test_resume_errors(csv_path, tmp_path, capsys):
-    assert train.main(["--resume", str(tmp_path)]) == 2
+    def command(argv):  # as `fer-keras train` runs it: through the one error path
+        return cli.run(train.main, argv)
+
+    assert command(["--resume", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path} is not a run directory")
-    with pytest.raises(SystemExit):
-        train.main(["--resume", str(tmp_path), "--epochs", "3"])
+    assert command(["--resume", str(tmp_path), "--epochs", "3"]) == 2
     assert "drop --epochs" in capsys.readouterr().err
 
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    config = {**train.resolve_config(TINY, data=csv_path), "status": "running"}
+    config = {**train.resolve_config(TINY_TRAINING, data=csv_path), "status": "running"}
     (run_dir / "config.json").write_text(json.dumps(config))
     with RunBackup(run_dir).lock():  # as if the original process were still training
-        assert train.main(["--resume", str(run_dir)]) == 2
+        assert command(["--resume", str(run_dir)]) == 2
     assert "another process is training this run" in capsys.readouterr().err

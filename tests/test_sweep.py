@@ -1,7 +1,7 @@
 """Fraction sweeps: one run per fraction, rows from the runs, reuse on a second call, the figure."""
 
 import pytest
-from conftest import make_fer_csv
+from helpers import make_fer_csv
 from matplotlib.figure import Figure
 
 from fer_keras.data import loading as data

@@ -8,21 +8,15 @@ import sys
 
 import keras
 import pytest
-from conftest import make_fer_csv
+from helpers import TINY_TRAINING, make_fer_csv
 
 from fer_keras.data import loading as data
 from fer_keras.models import heads
 from fer_keras.training import train
 
-TINY = {"model": "shallow_cnn", "model_options": {"filters": [4], "dense_units": 6},
-        "epochs": 2, "batch_size": 8, "verbose": 0}
+TINY = {**TINY_TRAINING, "epochs": 2}
 RUN_FILES = {"config.json", "summary.txt", "history.csv", "best.keras", "metrics.json",
              "confusion_matrix.png", "training_curves.png"}
-
-
-@pytest.fixture
-def csv_path(tmp_path):
-    return str(make_fer_csv(tmp_path / "fer2013.csv", n_per_class_usage=2)[0])
 
 
 def history(run_dir):
@@ -117,7 +111,7 @@ def test_resolve_config_validates():
     with pytest.raises(ValueError, match="Unknown model"):
         train.resolve_config(model="nope")
     saved = {**train.DEFAULTS, "versions": {}, "status": "finished", "phases": []}
-    assert train.resolve_config(saved) == train.DEFAULTS
+    assert train.resolve_config(saved).to_dict() == train.DEFAULTS
 
 
 def test_config_from_args_merges_file_and_flags(tmp_path):
@@ -171,7 +165,8 @@ def test_requires_a_selection_split(tmp_path):
 
 
 def test_model_options_are_checked_against_the_builder():
-    with pytest.raises(ValueError, match="Unknown options \\['weights'\\] for model 'shallow_cnn'"):
+    with pytest.raises(ValueError,
+                       match="Unknown model_options \\['weights'\\] for model 'shallow_cnn'"):
         train.resolve_config(model="shallow_cnn", model_options={"weights": None})
     config = train.resolve_config(model="vgg16_transfer", model_options={"weights": None})
     assert config["model_options"] == {"weights": None}

@@ -3,9 +3,17 @@
 import keras
 import numpy as np
 import pytest
-from conftest import make_images
+from helpers import make_images
 
-from fer_keras.evaluation.tta import TTA_MODES, model_input_size, tta_scores, view_model, views
+from fer_keras.evaluation.tta import (
+    TTA_MODES,
+    check_mode,
+    model_input_size,
+    tta_scores,
+    view_model,
+    views,
+    windows,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +48,34 @@ def test_full_size_views(images):
         np.testing.assert_array_equal(view, images[:, :, ::-1])
 
 
+@pytest.mark.parametrize("size", [40, 48])
+@pytest.mark.parametrize("mode", TTA_MODES)
+def test_windows_say_where_each_view_lies(images, mode, size):
+    places = windows(mode, size)
+    assert len(places) == len(views(images, mode, size)) == {"none": 1, "flip": 2,
+                                                              "tencrop": 10}[mode]
+    for (top, left, mirrored), view in zip(places, views(images, mode, size)):
+        crop = images[:, top:top + size, left:left + size]
+        np.testing.assert_array_equal(view, crop[:, :, ::-1] if mirrored else crop)
+    assert windows("tencrop", 40, 48, 44)[:5] == [(0, 0, False), (0, 4, False), (8, 0, False),
+                                                  (8, 4, False), (4, 2, False)]
+
+
 def test_views_errors(images):
     with pytest.raises(ValueError, match="Expected one of \\('none', 'flip', 'tencrop'\\)"):
         views(images, "fivecrop", 40)
     with pytest.raises(ValueError, match="size must be between 1 and the image side 48"):
         views(images, "none", 96)
     assert TTA_MODES == ("none", "flip", "tencrop")
+
+
+def test_check_mode_is_the_one_check():
+    assert [check_mode(mode) for mode in TTA_MODES] == list(TTA_MODES)
+    for wrong in ("fivecrop", None, "", "Flip"):
+        with pytest.raises(ValueError) as err:
+            check_mode(wrong)
+        assert str(err.value) == ("Unknown TTA mode. Expected one of ('none', 'flip', "
+                                  f"'tencrop'). Received: tta={wrong!r}")
 
 
 @pytest.mark.parametrize("mode", TTA_MODES)

@@ -11,11 +11,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import fer_lines, make_fer_csv, make_images, write_csv
+from helpers import fer_lines, make_fer_csv, make_images, write_csv
 
-from fer_keras import CLASS_NAMES
+from fer_keras import CLASS_NAMES, cli
 from fer_keras.data import parse
-from fer_keras.data.convert import JOURNAL, convert, finish_swap, main
+from fer_keras.data.convert import JOURNAL, convert, finish_swap
+from fer_keras.data.convert import main as convert_main
+
+
+def main(argv):
+    """The converter's command line as ``fer-keras convert`` runs it (one error path)."""
+    return cli.run(convert_main, argv)
 
 
 def tree_files(out):
@@ -42,6 +48,16 @@ def test_convert_writes_contract_tree_pixel_exact(fer_csv, tmp_path, workers):
     for use in ("Training", "PublicTest", "PrivateTest"):
         assert sorted(os.listdir(out / use)) == [f"{i}_{n}" for i, n in enumerate(CLASS_NAMES)]
     assert not [p for p in os.listdir(out) if p.startswith(".")]
+
+
+def test_data_and_csv_are_the_same_flag(fer_csv, tmp_path, capsys):
+    path, (images, labels, usages) = fer_csv
+    assert main(["--data", str(path), "--out", str(tmp_path / "a"), "--quiet"]) == 0
+    assert main(["--csv", str(path), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert tree_files(tmp_path / "a") == tree_files(tmp_path / "b")
+    check_tree(tmp_path / "a", images, labels, usages)
+    assert main(["--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "c")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'missing.csv'}")
 
 
 def test_convert_creates_folders_for_absent_classes(tmp_path):
@@ -146,7 +162,7 @@ def test_large_plain_files_are_mapped_and_parsed_exactly(tmp_path, monkeypatch):
         calls.append(args)
         return real_mmap(*args, **kwargs)
 
-    monkeypatch.setattr(parse.mmap, "mmap", spy)
+    monkeypatch.setattr(mmap, "mmap", spy)
     images = make_images(130, seed=3)  # 130 rows of ~9 KB: over _MAP_MIN (1 MiB)
     labels, usages = [i % 7 for i in range(130)], ["Training", "PublicTest"] * 65
     lines = fer_lines(images, labels, usages)
@@ -277,10 +293,9 @@ def test_each_folder_is_written_by_one_thread(fer_csv):
 
 
 def test_a_failing_write_leaves_nothing(fer_csv, tmp_path, monkeypatch):
-    from fer_keras.data import convert as utils
     path, _ = fer_csv
     calls = []
-    real = utils.cv2.imencode
+    real = cv2.imencode
 
     def failing(ext, image):
         calls.append(1)
@@ -288,7 +303,7 @@ def test_a_failing_write_leaves_nothing(fer_csv, tmp_path, monkeypatch):
             raise OSError(28, "No space left on device")
         return real(ext, image)
 
-    monkeypatch.setattr(utils.cv2, "imencode", failing)
+    monkeypatch.setattr(cv2, "imencode", failing)
     out = tmp_path / "out"
     with pytest.raises(OSError, match="No space left"):
         convert(path, out, workers=2, progress=False)

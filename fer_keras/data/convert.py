@@ -1,4 +1,7 @@
-"""Convert a FER2013 CSV into a tree of PNG images: `python -m fer_keras.utils`.
+"""Convert a FER2013 CSV into a tree of PNG images: `fer-keras convert`.
+
+`fer-keras convert --data fer2013.csv --out dataset` (or `python -m fer_keras.utils`; `--csv` is
+the same as `--data`) writes the tree into the folder `--out`.
 
 The tree is a contract other tools rely on::
 
@@ -21,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import sys
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -31,7 +33,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from fer_keras import CLASS_NAMES
+from fer_keras import CLASS_NAMES, cli
 from fer_keras.data.parse import ALL_USAGES, NO_LABEL, FER2013Error, default_workers, parse_file
 
 UNLABELED_DIR = "unlabeled"
@@ -220,31 +222,25 @@ def summary(tree: dict) -> str:
     return "\n".join(lines)
 
 
+def build_parser() -> argparse.ArgumentParser:
+    p = cli.parser("utils", "Convert a FER2013 CSV (fer2013.csv, icml_face_data.csv, Kaggle "
+                   "train.csv / test.csv; .csv or .csv.gz) into "
+                   "OUT/<Usage>/<label>_<name>/<row>.png.")
+    cli.add_data(p, "dataset/fer2013.csv; a CSV, not a tree", "--csv", metavar="CSV")
+    p.set_defaults(data="dataset/fer2013.csv")
+    cli.add_out(p, "the <Usage>/ folders", "dataset")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing tree")
+    p.add_argument("--workers", type=int, default=None,
+                   help="parallel threads (default: every CPU)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    return p
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m fer_keras.utils",
-        description="Convert a FER2013 CSV (fer2013.csv, icml_face_data.csv, Kaggle train.csv / "
-        "test.csv; .csv or .csv.gz) into OUT/<Usage>/<label>_<name>/<row>.png.",
-    )
-    parser.add_argument("--csv", default="dataset/fer2013.csv",
-                        help="input CSV (default: %(default)s)")
-    parser.add_argument("--out", default="dataset", help="output folder (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing tree")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="parallel threads (default: every CPU)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
-    args = parser.parse_args(argv)
-    try:
-        tree = convert(args.csv, args.out, overwrite=args.overwrite, workers=args.workers,
-                       progress=not args.quiet)
-    except FER2013Error as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except OSError as e:
-        print(f"error: {e.filename or args.out}: {e.strerror}", file=sys.stderr)
-        return 2
+    args = build_parser().parse_args(argv)
+    tree = convert(args.data, args.out, overwrite=args.overwrite, workers=args.workers,
+                   progress=not args.quiet)
     if not args.quiet:
         print(f"wrote {sum(sum(c.values()) for c in tree.values())} images to {args.out}/")
         print(summary(tree))
     return 0
-

@@ -10,7 +10,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,12 +17,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_keras import CLASS_NAMES, IMAGE_SIZE, TRAIN_SPLIT
+from fer_keras import CLASS_NAMES, IMAGE_SIZE, TRAIN_SPLIT, _io
 from fer_keras.data.convert import UNLABELED_DIR, class_dir, finish_swap
 from fer_keras.data.parse import ALL_USAGES, NO_LABEL, FER2013Error, Table, parse_file
 
-_PACKAGE_ROOT = Path(__file__).resolve().parents[2]
-SAMPLE_CSV = Path("dataset") / "sample" / "fer2013_sample.csv.gz"
+_PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the installed fer_keras/
+_PACKAGE_ROOT = _PACKAGE_DIR.parent
+#: The embedded real sample, package data so that it ships in every install.
+SAMPLE_CSV = Path(__file__).resolve().parent / "sample" / "fer2013_sample.csv.gz"
 FULL_CSV = Path("dataset") / "fer2013.csv"
 _CACHE_SUFFIX = ".fer_keras-cache.npz"
 _CACHE_VERSION = 1
@@ -43,16 +44,21 @@ def dataset_dir() -> Path:
 
 
 def sample_path() -> Path:
-    """The embedded real sample (`dataset/sample/fer2013_sample.csv.gz`)."""
-    found = _find(SAMPLE_CSV)
-    if found is None:
-        raise FileNotFoundError(f"the embedded sample {SAMPLE_CSV} was not found under "
-                                f"{Path.cwd()} or {_PACKAGE_ROOT}")
-    return found
+    """The embedded real sample, `fer_keras/data/sample/fer2013_sample.csv.gz` in the package.
+
+    Example:
+        >>> sample_path().name
+        'fer2013_sample.csv.gz'
+    """
+    if not SAMPLE_CSV.is_file():
+        raise FileNotFoundError(f"{SAMPLE_CSV}: the embedded sample is missing from this install "
+                                "of fer_keras (reinstall it, or pass the data path)")
+    return SAMPLE_CSV
 
 
 def default_data_path() -> Path:
-    """`dataset/fer2013.csv` when present, else the embedded sample."""
+    """`dataset/fer2013.csv` under the working directory (else the source checkout) when
+    present, else the embedded sample (`sample_path()`)."""
     return _find(FULL_CSV) or sample_path()
 
 
@@ -70,9 +76,12 @@ def read_table(path, *, cache: bool = True, workers: int | None = None) -> Table
 
     The cache (`<csv>.fer_keras-cache.npz` beside the file) is keyed on the file's size and
     modification time, rewritten when either changes, and written atomically; where the folder is
-    read-only the file is simply parsed each time.
+    read-only, and for files inside the package (the embedded sample, 0.1 s to parse), the file is
+    simply parsed each time.
     """
     path = Path(path)
+    # package data may be read-only, and a file written there outlives `pip uninstall`
+    cache = cache and not path.resolve().is_relative_to(_PACKAGE_DIR)
     cached = _cache_path(path)
     if cache and cached.exists() and path.exists():
         try:
@@ -83,14 +92,12 @@ def read_table(path, *, cache: bool = True, workers: int | None = None) -> Table
             pass  # unreadable cache: parse the CSV again and rewrite it
     table = parse_file(path, workers=workers)
     if cache:
-        tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "wb") as f:
+            with _io.atomic_path(cached) as tmp, open(tmp, "wb") as f:
                 np.savez(f, stamp=_stamp(path), images=table.images, labels=table.labels,
                          usage=table.usage)
-            os.replace(tmp, cached)
         except OSError:
-            tmp.unlink(missing_ok=True)
+            pass  # a read-only folder: the next read parses the CSV again
     return table
 
 
@@ -139,12 +146,14 @@ def load_png_tree(root, *, workers: int = 4):
         def read(entry):
             img = cv2.imread(entry[2], cv2.IMREAD_UNCHANGED)
             if img is None or img.shape != (IMAGE_SIZE, IMAGE_SIZE) or img.dtype != np.uint8:
-                raise FER2013Error(entry[2], None, "not a grey 48x48 8-bit PNG")
+                raise FER2013Error(entry[2], None,
+                                   f"not a grey {IMAGE_SIZE}x{IMAGE_SIZE} 8-bit PNG")
             return img
 
         with ThreadPoolExecutor(workers) as pool:
             images = list(pool.map(read, entries))
-        out[usage] = (np.stack(images) if images else np.empty((0, 48, 48), np.uint8),
+        empty = np.empty((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+        out[usage] = (np.stack(images) if images else empty,
                       np.array([e[1] for e in entries], np.int64))
     if not out:
         raise FER2013Error(root, None, f"no {'/'.join(ALL_USAGES)} folder inside")

@@ -108,3 +108,14 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 110) -> Path:
     with _io.atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi)
     return Path(path)
+
+
+def save_confusion_figure(matrix, path: str | os.PathLike, class_names=CLASS_NAMES,
+                          title: str = "") -> Path:
+    """Draw a confusion matrix (:func:`plot_confusion_matrix`) and save it atomically at ``path``.
+
+    Example:
+        >>> save_confusion_figure(metrics["confusion_matrix"], "run/confusion_PublicTest.png",
+        ...                       title="PublicTest accuracy 0.712")  # doctest: +SKIP
+    """
+    return save_figure(plot_confusion_matrix(matrix, class_names, title=title), path)

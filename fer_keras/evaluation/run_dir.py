@@ -1,7 +1,14 @@
 """The run-directory API: what a run directory holds and how to open one, name one, stamp one.
 
-`Run`/`load_run` open a finished run (its config, network, frozen-feature head or SVC);
-`make_run_dir` names a new one; `library_versions` is what every run records.
+`resolve_model` turns what a user names as a model (a run directory, a ``.keras`` file or the NAME
+of a model packaged in ``fer_keras/pretrained/NAME/``, e.g. ``cpu_fast``) into its path;
+`Run`/`load_run` open it (its config, network, frozen-feature head or SVC); `make_run_dir` names
+a new run; `library_versions` is what every run records.
+
+Example:
+    >>> run = load_run("cpu_fast")  # doctest: +SKIP
+    >>> run.tta_mode(), run.packaged, run.output_dir() == Path.cwd()  # doctest: +SKIP
+    ('tencrop', True, True)
 """
 
 from __future__ import annotations
@@ -19,9 +26,66 @@ from sklearn.pipeline import Pipeline
 from fer_keras import __version__, _io
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
-from fer_keras.evaluation.tta import model_input_size, tta_scores
+from fer_keras.evaluation.tta import check_mode, model_input_size, tta_scores
 from fer_keras.models import heads
 from fer_keras.models.saving import ModelFileError, load_model_file
+
+#: Where the models packaged with fer_keras live, one folder each (``fer_keras/pretrained/NAME``).
+PRETRAINED_ROOT = Path(__file__).resolve().parent.parent / "pretrained"
+#: The packaged model used when no model is named.
+DEFAULT_MODEL = "cpu_fast"
+
+
+def packaged_models() -> list[str]:
+    """Names of the models packaged in :data:`PRETRAINED_ROOT` (folders holding a best.keras)."""
+    root = PRETRAINED_ROOT
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "best.keras").is_file())
+
+
+def packaged_model(name: str = DEFAULT_MODEL) -> Path:
+    """The folder of the packaged model ``name``; the one-line error lists the packaged names."""
+    names = packaged_models()
+    if name not in names:
+        raise FileNotFoundError(
+            f"No packaged model {name!r} (packaged: {', '.join(names) or 'none'}), nor a run "
+            "directory or .keras file of that name: pass a run directory, a .keras file or a "
+            "packaged name.")
+    return PRETRAINED_ROOT / name
+
+
+def resolve_model(name_or_path: str | os.PathLike | None = None) -> Path:
+    """The path of the model a user names: a run directory, a ``.keras`` file or a packaged NAME.
+
+    An existing path wins over a packaged name; ``None`` is the packaged :data:`DEFAULT_MODEL`.
+
+    Raises:
+        FileNotFoundError: nothing of that name; the one-line message lists the packaged names.
+
+    Example:
+        >>> resolve_model("cpu_fast")  # doctest: +SKIP
+        PosixPath('.../fer_keras/pretrained/cpu_fast')
+    """
+    if name_or_path is None:
+        return packaged_model()
+    path = Path(name_or_path)
+    if path.exists():
+        return path
+    if len(path.parts) == 1 and path.suffix != ".keras":  # a bare name: a packaged model's
+        return packaged_model(path.name)
+    raise FileNotFoundError(f"No model at {path}: pass a run directory, a .keras file or a "
+                            f"packaged model name ({', '.join(packaged_models()) or 'none'}).")
+
+
+def is_packaged(path: str | os.PathLike) -> bool:
+    """Whether ``path`` lies inside :data:`PRETRAINED_ROOT` (the installed package)."""
+    return Path(path).resolve().is_relative_to(PRETRAINED_ROOT.resolve())
+
+
+def outputs_softmax(model: keras.Model) -> bool:
+    """Whether ``model``'s output layer is a softmax (probabilities, not L2-SVM or raw scores)."""
+    return getattr(getattr(model.layers[-1], "activation", None), "__name__", "") == "softmax"
 
 
 @dataclass
@@ -29,8 +93,8 @@ class Run:
     """A trained run: its config, network and optional feature head, ready to score images.
 
     Attributes:
-        run_dir: the run directory.
-        config: its ``config.json``.
+        run_dir: the run directory (for a ``.keras`` file: its folder).
+        config: its ``config.json`` (``{}`` for a ``.keras`` file without one beside it).
         model: the network (``best.keras`` of the run, or of the run named by ``features_from``).
         svc: the fitted SVC pipeline of an ``svc`` run.
         feature_head: the Keras head of a frozen-feature ``l2svm`` run (``head.keras``).
@@ -55,40 +119,118 @@ class Run:
         if images.ndim == 4 and images.shape[-1] == 1:
             images = images[..., 0]
         images = pipeline.equalize_images(images, self.config.get("equalize"))
-        layer = self.config.get("feature_layer", heads.FEATURE_LAYER)
 
         def score(view):
             return heads.predict_scores(
                 self.model, pipeline.make_dataset(view, batch_size=batch_size), svc=self.svc,
-                feature_head=self.feature_head, feature_layer=layer)
+                feature_head=self.feature_head, feature_layer=self.feature_layer)
 
         return tta_scores(score, images, tta, model_input_size(self.model))
 
+    @property
+    def feature_layer(self) -> str:
+        """The network layer an SVC or frozen-feature head reads."""
+        return self.config.get("feature_layer", heads.FEATURE_LAYER)
 
-def load_run(run_dir: str | os.PathLike) -> Run:
-    """Load a run directory written by ``fer_keras.train`` or ``fer_keras.compare``.
+    @property
+    def network_file(self) -> Path:
+        """The network's ``best.keras``: the run's own, or that of the run its head was fitted on
+        (``features_from``, the network of a ``compare`` head run)."""
+        source = self.config.get("features_from")
+        return (self.run_dir / source).resolve() / "best.keras" if source else (
+            self.run_dir / "best.keras")
 
-    Models load with ``safe_mode`` and the SVC head without pickle; a damaged or foreign file
-    raises :class:`~fer_keras.models.saving.ModelFileError` naming it.
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        """The run's class names in score order: FER2013's seven, or six with ``merge_disgust``."""
+        return data.class_names(self.config.get("merge_disgust", False))
+
+    def labels(self, labels: np.ndarray) -> np.ndarray:
+        """FER2013 ``labels`` as the run's classes (disgust merged into angry for a 6-class run)."""
+        return data.merge_disgust(labels) if self.config.get("merge_disgust") else labels
+
+    @property
+    def softmax(self) -> bool:
+        """Whether the run's scores are probabilities (a softmax network without another head)."""
+        return self.svc is None and self.feature_head is None and outputs_softmax(self.model)
+
+    @property
+    def packaged(self) -> bool:
+        """Whether this is a model packaged inside fer_keras (never written into)."""
+        return is_packaged(self.run_dir)
+
+    def output_dir(self) -> Path:
+        """Where commands write by default: the run directory (a ``.keras`` file's folder), or
+        the current folder for a packaged model, so nothing is written into the package."""
+        return Path.cwd() if self.packaged else self.run_dir
+
+    def data_path(self) -> str | None:
+        """The data the run was trained on (``config["data"]``); ``None`` (the default data) for
+        a packaged model, whose recorded path was the packager's."""
+        return None if self.packaged else self.config.get("data")
+
+    def tta_mode(self, mode: str | None = None) -> str:
+        """``mode`` if given, else the run's own (``config["tta"]``), else ``"none"``; checked."""
+        return check_mode(mode or self.config.get("tta") or "none")
+
+    def joined_model(self) -> keras.Model:
+        """The run's network as one Keras graph, a frozen-feature head joined onto its features.
+
+        The network itself when the run has no such head (softmax and end-to-end L2-SVM runs, and
+        ``svc`` runs, whose scikit-learn SVC stays outside any graph). This is the model that
+        ``explain`` differentiates, ``export`` writes and the recognizer runs.
+        """
+        if self.feature_head is None:
+            return self.model
+        features = self.model.get_layer(self.feature_layer).output
+        return keras.Model(self.model.inputs, self.feature_head(features),
+                           name=f"{self.model.name}_{self.feature_head.name}")
+
+
+def load_run(model: str | os.PathLike | None = None) -> Run:
+    """Open a model: a run directory, a ``.keras`` file or a packaged name (:func:`resolve_model`).
+
+    A run directory written by ``fer_keras.train`` or ``fer_keras.compare`` brings its config and
+    its SVC or frozen-feature head; a ``.keras`` file is the network alone, with the
+    ``config.json`` beside it (if any) saying how it was trained. Models load with ``safe_mode``
+    and the SVC head without pickle; a damaged or foreign file raises
+    :class:`~fer_keras.models.saving.ModelFileError` naming it.
     """
-    run_dir = Path(run_dir)
+    path = resolve_model(model)
+    if path.is_file():
+        beside = path.with_name("config.json")
+        config = read_config(beside) if beside.is_file() else {}
+        return Run(path.parent, config, load_model_file(path, num_classes=_classes(config)))
+    run_dir = path
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json).")
-    try:
-        config = _io.read_json(run_dir / "config.json")
-    except ValueError as err:
-        raise ModelFileError(f"{run_dir / 'config.json'}: not valid JSON ({err})") from None
+    config = read_config(run_dir / "config.json")
     network_dir = (run_dir / config["features_from"]).resolve() if config.get(
         "features_from") else run_dir
     if not (network_dir / "best.keras").is_file():
         raise FileNotFoundError(f"{network_dir / 'best.keras'} is missing; did the run finish?")
-    model = load_model_file(network_dir / "best.keras",
-                            num_classes=len(data.class_names(config.get("merge_disgust", False))))
+    model = load_model_file(network_dir / "best.keras", num_classes=_classes(config))
     svc_file = run_dir / "svc_head.json"
     svc = heads.load_svc(svc_file) if svc_file.is_file() else None
     feature_head = (load_model_file(run_dir / "head.keras", num_classes=None)
                     if (run_dir / "head.keras").is_file() else None)
     return Run(run_dir, config, model, svc, feature_head)
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    """A run's ``config.json``; a damaged one raises a one-line ``ModelFileError`` naming it."""
+    path = Path(path)
+    try:
+        config = _io.read_json(path)
+    except ValueError as err:
+        raise ModelFileError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(config, dict):
+        raise ModelFileError(f"{path}: not a run config (a JSON object)")
+    return config
+
+
+def _classes(config: dict) -> int:
+    return len(data.class_names(config.get("merge_disgust", False)))
 
 
 def make_run_dir(out: str | os.PathLike, model: str, head: str, suffix: str = "") -> Path:

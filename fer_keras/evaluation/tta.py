@@ -30,6 +30,19 @@ from fer_keras import IMAGE_SIZE
 TTA_MODES = ("none", "flip", "tencrop")
 
 
+def check_mode(mode: str) -> str:
+    """``mode`` itself when it is one of :data:`TTA_MODES`; else the one ``ValueError`` that
+    lists them (every TTA check goes through here).
+
+    Example:
+        >>> check_mode("tencrop")
+        'tencrop'
+    """
+    if mode not in TTA_MODES:
+        raise ValueError(f"Unknown TTA mode. Expected one of {TTA_MODES}. Received: tta={mode!r}")
+    return mode
+
+
 def views(images: np.ndarray, mode: str = "none", size: int = IMAGE_SIZE) -> list[np.ndarray]:
     """The test-time views of ``images``, each an array ``(n, size, size)`` of the input's dtype.
 
@@ -45,26 +58,39 @@ def views(images: np.ndarray, mode: str = "none", size: int = IMAGE_SIZE) -> lis
     The center crop starts at ``(side - size) // 2``, like the evaluation crop of
     ``fer_keras.data.pipeline.make_dataset(crop=size)``.
     """
-    if mode not in TTA_MODES:
-        raise ValueError(f"Unknown TTA mode. Expected one of {TTA_MODES}. Received: tta={mode!r}")
+    check_mode(mode)
     images = np.asarray(images)
     if images.ndim == 4 and images.shape[-1] == 1:
         images = images[..., 0]
     if images.ndim != 3:
         raise ValueError(f"images must be (n, h, w). Received shape {images.shape}")
-    h, w = images.shape[1:]
-    if not 1 <= size <= min(h, w):
-        raise ValueError(f"size must be between 1 and the image side {min(h, w)}. "
+    out = []
+    for top, left, mirrored in windows(mode, size, *images.shape[1:]):
+        crop = images[:, top:top + size, left:left + size]
+        out.append(crop[:, :, ::-1] if mirrored else crop)
+    return out
+
+
+def windows(mode: str, size: int, height: int = IMAGE_SIZE,
+            width: int | None = None) -> list[tuple[int, int, bool]]:
+    """``(top, left, mirrored)`` of each view of :func:`views`, in its order: where each view
+    lies in the face, so a map computed on a view can be put back onto the face.
+
+    Example:
+        >>> windows("flip", 40)
+        [(4, 4, False), (4, 4, True)]
+    """
+    check_mode(mode)
+    width = height if width is None else width
+    if not 1 <= size <= min(height, width):
+        raise ValueError(f"size must be between 1 and the image side {min(height, width)}. "
                          f"Received: size={size}")
-    top, left = (h - size) // 2, (w - size) // 2
-    center = images[:, top:top + size, left:left + size]
-    if mode == "none":
-        return [center]
-    if mode == "flip":
-        return [center, center[:, :, ::-1]]
-    crops = [images[:, :size, :size], images[:, :size, w - size:],
-             images[:, h - size:, :size], images[:, h - size:, w - size:], center]
-    return crops + [crop[:, :, ::-1] for crop in crops]
+    down, right = height - size, width - size
+    places = [(down // 2, right // 2)]
+    if mode == "tencrop":
+        places = [(0, 0), (0, right), (down, 0), (down, right)] + places
+    mirrors = [True] if mode != "none" else []
+    return [(top, left, mirrored) for mirrored in [False, *mirrors] for top, left in places]
 
 
 def tta_scores(score_fn: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
@@ -85,10 +111,10 @@ def tta_scores(score_fn: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
 
 
 def model_input_size(model: keras.Model) -> int:
-    """Side of the views ``model`` takes: its input side, at most 48.
+    """Side of the views ``model`` takes: its input side, at most the face side (``IMAGE_SIZE``).
 
     A network whose input is larger than the faces (e.g. 96) resizes inside itself, so it is fed
-    whole 48-px faces; a network without a fixed input side gets 48 too.
+    whole 48-px faces; a network without a fixed input side gets whole faces too.
     """
     side = model.inputs[0].shape[1]
     return IMAGE_SIZE if side is None else min(int(side), IMAGE_SIZE)
@@ -109,19 +135,16 @@ def view_model(network: keras.Model, mode: str = "none") -> keras.Model:
         >>> faces_model.input_shape
         (None, 48, 48, 1)
     """
-    if mode not in TTA_MODES:
-        raise ValueError(f"Unknown TTA mode. Expected one of {TTA_MODES}. Received: tta={mode!r}")
+    check_mode(mode)
     size = model_input_size(network)
     if mode == "none" and size == IMAGE_SIZE:
         return network
     ops = keras.ops
     faces = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
-    far, mid = IMAGE_SIZE - size, (IMAGE_SIZE - size) // 2
-    # The windows of views(), in its order: corners and center for tencrop, then the mirrors.
-    corners = [(0, 0), (0, far), (far, 0), (far, far)] if mode == "tencrop" else []
-    crops = [faces[:, top:top + size, left:left + size, :] for top, left in corners + [(mid, mid)]]
-    if mode != "none":
-        crops += [ops.flip(crop, axis=2) for crop in crops]
+    crops = []
+    for top, left, mirrored in windows(mode, size):
+        crop = faces[:, top:top + size, left:left + size, :]
+        crops.append(ops.flip(crop, axis=2) if mirrored else crop)
     scores = network(ops.concatenate(crops, axis=0))
     mean = ops.mean(ops.reshape(scores, (len(crops), -1, scores.shape[-1])), axis=0)
     return keras.Model(faces, mean, name=f"{network.name}_tta_{mode}")

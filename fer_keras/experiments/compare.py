@@ -1,244 +1,264 @@
-"""The main job: train one shallow CNN, then compare softmax, L2-SVM and SVC heads on its features.
+"""The main job: one network, then softmax, L2-SVM, RBF SVC and LinearSVC heads on its features.
 
-``python -m fer_keras.compare`` (on the embedded sample unless ``dataset/fer2013.csv`` exists, a few
-minutes on 2 CPU cores) or ``python -m fer_keras.compare --data dataset/fer2013.csv``.
+``fer-keras compare`` (= ``python -m fer_keras.compare``) trains one network from a base config —
+the ``cpu_fast`` recipe unless ``--recipe``/``--config`` say otherwise (``--set`` changes single
+keys) — on ``dataset/fer2013.csv`` when present, else on the embedded sample (where the network
+gets batch 32 and a ``SAMPLE_BUDGET_MINUTES`` budget, so the whole job ends within five minutes on
+2 CPU cores).
+``--backbone MODEL`` skips the training and uses a finished softmax run or a packaged model.
 
-What is shared, exactly: one ``shallow_cnn`` is trained once with a softmax head (augmented Training
-images, checkpoint chosen on PublicTest accuracy). Its 256-d ``"features"`` layer (after the last
-dense → batch norm → ReLU, before dropout), computed in inference mode on un-augmented images, is
-the input of all three heads:
-
-- **softmax**: the network's own softmax layer, trained jointly with the features;
-- **L2-SVM**: a new linear layer on the frozen, standardised features, trained with the squared
-    hinge
-  loss and an L2 penalty (Tang 2013), epoch chosen on PublicTest accuracy;
-- **SVC**: ``StandardScaler`` + ``SVC`` (RBF by default) fitted on the same frozen Training
-    features.
-
-So the softmax head alone co-adapted with the features (and saw augmentation); the two SVM heads
-only see the features. Every head gets its own run directory (``evaluate`` works on each), and the
-table goes to ``<out>/compare_<timestamp>/comparison.md`` with the confusion matrices.
+What is shared, exactly: the network's 256-d ``"features"`` layer (after the last dense → batch
+norm → ReLU, before dropout), computed in inference mode on un-augmented center views, is the
+input of every SVM head; the softmax head is the network's own layer, trained jointly with the
+features on augmented images. The L2-SVM (squared hinge + L2, Tang 2013; epoch chosen on
+PublicTest), the RBF SVC and the LinearSVC (both after ``StandardScaler``) are fitted on the
+frozen Training features. Every head is reported without test-time augmentation and with the
+network's own (ten-crop for ``cpu_fast``): an SVM averages its decision values over the views as
+the softmax averages probabilities. Each head gets a run directory (``fer-keras evaluate`` gives
+the same figures), and the table goes to ``<out>/compare_heads_<timestamp>/comparison.md``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import time
 from pathlib import Path
 
-import keras
-
-from fer_keras import CLASS_NAMES, VAL_SPLIT, _io
+from fer_keras import VAL_SPLIT, _io, cli
 from fer_keras.data import loading as data
-from fer_keras.data import pipeline
-from fer_keras.evaluation.evaluate import Run, evaluate_run, load_run
-from fer_keras.evaluation.run_dir import library_versions, make_run_dir
-from fer_keras.models import heads
-from fer_keras.training import distribute
-from fer_keras.training.train import train
+from fer_keras.evaluation.evaluate import EVALUATION_SPLITS
+from fer_keras.evaluation.metrics import classification_metrics, save_confusion_figure
+from fer_keras.evaluation.run_dir import library_versions, load_run, make_run_dir
+from fer_keras.evaluation.tables import confusion_table, markdown_table
+from fer_keras.evaluation.tta import TTA_MODES
+from fer_keras.experiments import compare_heads as ch
+from fer_keras.models.heads import FEATURE_LAYER, save_svc
+from fer_keras.training import options
+from fer_keras.training.recipes import recipe_config
+from fer_keras.training.train import resolve_config, train
 
-#: Network defaults: 20 epochs at batch 32 take the sample (1,200 Training images) to ~35-39%
-#: PublicTest in a few minutes on 2 CPU cores; batch 64 gives too few updates on so few images.
-DEFAULT_EPOCHS = 20
-DEFAULT_BATCH_SIZE = 32
-#: Network time budget on the embedded sample, so that the README's first command ends within five
-#: minutes even on a slow or busy machine (an idle 2-core machine needs less).
+#: The base config when none is given: the recipe of the packaged model.
+DEFAULT_RECIPE = "cpu_fast"
+#: The network's time budget on the embedded sample, unless one is given: the README's first
+#: command ends within five minutes even on a slow machine. The one-cycle schedule runs on this
+#: clock and early stopping is off in ``cpu_fast``, so the network anneals fully in the budget.
 SAMPLE_BUDGET_MINUTES = 3.5
-HEAD_ORDER = ("softmax", "l2svm", "svc")
-SHARED = ("All three heads read the same 256-d `features` layer of one `shallow_cnn` trained once "
-          "with a softmax head (checkpoint chosen on PublicTest accuracy), computed in inference "
-          "mode on un-augmented images. Softmax is the network's own layer, trained jointly with "
-          "the features on augmented images; the L2-SVM (squared hinge + L2, epoch chosen on "
-          "PublicTest) and the SVC (StandardScaler + SVC) are fitted on the frozen Training "
-          "features only.")
-_TRAINED_ON = {"softmax": "end to end with the features",
-               "l2svm": "frozen features (squared hinge + L2)",
-               "svc": "frozen features (StandardScaler + SVC)"}
+#: The default recipe's changes on the embedded sample (1,200 Training faces): batch 32 gives its
+#: one-cycle schedule twice the updates. Measured with the sample's 3.5-minute budget, the softmax
+#: head reached 51.6% PublicTest at batch 32 where batch 64 gave 36.9% (macro-F1 0.48 vs 0.22).
+SAMPLE_SETTINGS = {"batch_size": 32}
+#: Keys of the network's config a head's run directory repeats (evaluate reads them).
+_INHERITED = ("model", "data", "seed", "subset", "equalize", "crop", "tta", "merge_disgust",
+              "feature_layer", "recipe")
 
 
-def compare(data_path=None, *, epochs: int = DEFAULT_EPOCHS, batch_size: int = DEFAULT_BATCH_SIZE,
-            out: str | os.PathLike = "models", seed: int = 0, subset: float = 1.0,
-            svc_kind: str = "svc", svc_c: float = 1.0,
-            l2svm_epochs: int = 100, l2: float = 1e-4, max_minutes: float | None = None,
-            verbose: int = 0, dataset: dict | None = None, mixed_precision: bool = False,
-            schedule: str = "plateau", strategy: str = "auto") -> dict:
-    """Run the comparison; returns ``{"rows": [...], "markdown": path, "table": str}``.
+def compare(data_path=None, *, config: dict | None = None, backbone=None,
+            out: str | os.PathLike = "models", heads: tuple = ch.HEADS, tta: str | None = None,
+            max_minutes: float | None = None, svc_c: float = 1.0, l2: float = 1e-4,
+            l2svm_epochs: int = 100, dataset: dict | None = None) -> dict:
+    """Train (or take) one network, fit the heads on its features, score every head.
 
     Args:
-        data_path: FER2013 CSV or PNG tree (default: ``dataset/fer2013.csv``, else the sample).
-        epochs: network epochs (early stopping may end sooner).
-        batch_size: network batch size.
-        out: parent folder of the run directories and the comparison folder.
-        seed: seeds the network, the L2-SVM and the SVC.
-        subset: stratified fraction of Training.
-        svc_kind, svc_c: SVC head (``"svc"`` with an RBF kernel, or ``"linear_svc"``).
-        l2svm_epochs, l2: frozen-feature L2-SVM training.
-        max_minutes: time budget for the network training (default: ``SAMPLE_BUDGET_MINUTES``
-            on the embedded sample, none otherwise).
-        verbose: Keras verbosity.
+        data_path: FER2013 CSV or PNG tree (default ``dataset/fer2013.csv``, else the sample).
+        config: the network's base train config, partial (default the ``cpu_fast`` recipe);
+            its head is softmax whatever it says, its ``seed`` seeds the heads too.
+        backbone: a finished softmax run directory or packaged model name instead of training.
+        out: parent folder of the run directories and of the comparison folder.
+        heads: the heads to fit, from :data:`~fer_keras.experiments.compare_heads.HEADS`.
+        tta: test-time augmentation reported besides none (default the network's own).
+        max_minutes: the network's time budget (default: the config's;
+            :data:`SAMPLE_BUDGET_MINUTES` on the embedded sample).
+        svc_c: ``C`` of the RBF SVC and the LinearSVC.
+        l2, l2svm_epochs: the L2-SVM's penalty and epoch cap.
         dataset: already loaded data (``data_path`` is then only recorded).
-        strategy: ``tf.distribute`` strategy of the network training (see
-            :mod:`fer_keras.training.distribute`); the heads are fitted on one device.
+
+    Returns:
+        ``{"rows", "table", "markdown", "network_run"}``; one row per head and TTA mode.
     """
+    unknown = [h for h in heads if h not in ch.HEADS]
+    if unknown or not heads:
+        raise ValueError(f"Unknown heads {unknown}. Accepted values: {', '.join(ch.HEADS)}.")
     data_path = str(data_path or data.default_data_path())
     dataset = dataset if dataset is not None else data.load_dataset(data_path)
-    if max_minutes is None and _is_sample(data_path):
-        max_minutes = SAMPLE_BUDGET_MINUTES
-    net_dir = train(model="shallow_cnn", head="softmax", data=data_path, epochs=epochs,
-                    batch_size=batch_size, out=out, seed=seed, subset=subset,
-                    max_minutes=max_minutes, verbose=verbose, dataset=dataset,
-                    mixed_precision=mixed_precision, schedule=schedule, strategy=strategy)
+    if VAL_SPLIT not in dataset:
+        raise ValueError(f"{data_path}: compare selects on {VAL_SPLIT}; the data has only "
+                         f"{', '.join(dataset)}.")
+    if backbone is None:
+        net_dir = train(network_config(config, data_path, max_minutes, out), dataset=dataset)
+    else:
+        net_dir = Path(backbone)
     network = load_run(net_dir)
-    x_train, y_train = data.subset(*data.train_split(dataset), subset, seed)
-    x_val, y_val = dataset[VAL_SPLIT]
-    start = time.perf_counter()
-    f_train = heads.extract_features(network.model, _prepared(x_train))
-    f_val = heads.extract_features(network.model, _prepared(x_val))
-    extract_seconds = time.perf_counter() - start
+    net_dir = network.run_dir
+    if not network.softmax:
+        raise ValueError(f"{net_dir}: compare needs a softmax network; this run has the "
+                         f"{network.config.get('head')} head.")
+    cfg = network.config
+    own = network.tta_mode(tta)
+    modes = ["none"] + ([own] if own != "none" else [])
+    names = data.class_names(cfg.get("merge_disgust", False))
+    k, seed = len(names), cfg.get("seed", 0)
 
-    base = {k: network.config[k] for k in ("model", "data", "seed", "subset", "equalize")}
-    base.update(features_from=None, feature_layer=heads.FEATURE_LAYER)
-    runs = {"softmax": (network, _io.read_json(net_dir / "metrics.json")["fit_seconds"])}
+    def labels(split):
+        y = dataset[split][1]
+        return data.merge_disgust(y) if cfg.get("merge_disgust") else y
 
-    keras.utils.set_random_seed(seed)
-    head = heads.l2svm_on_features(f_train, len(CLASS_NAMES), l2=l2)
-    head.compile(optimizer="adam", loss=heads.L2SVMLoss(), metrics=heads.head_metrics())
-    start = time.perf_counter()
-    head.fit(f_train, y_train, validation_data=(f_val, y_val), epochs=l2svm_epochs,
-             batch_size=128, verbose=0, callbacks=[keras.callbacks.EarlyStopping(
-                 monitor="val_accuracy", mode="max", patience=15, restore_best_weights=True)])
-    l2svm_seconds = time.perf_counter() - start
-    l2svm_dir = _head_run_dir(out, net_dir, {**base, "head": "l2svm", "l2": l2,
-                                             "epochs": l2svm_epochs})
-    with _io.atomic_path(l2svm_dir / "head.keras") as tmp:
-        head.save(tmp)
-    runs["l2svm"] = (Run(l2svm_dir, _io.read_json(l2svm_dir / "config.json"), network.model,
-                         feature_head=head), l2svm_seconds)
+    x_train, y_train = data.subset(*data.train_split(dataset), cfg.get("subset", 1.0), seed)
+    y_train = data.merge_disgust(y_train) if cfg.get("merge_disgust") else y_train
+    splits = [s for s in EVALUATION_SPLITS if s in dataset]
+    layer = cfg.get("feature_layer", FEATURE_LAYER)
 
-    svc = heads.make_svc(svc_kind, C=svc_c, random_state=seed)
-    start = time.perf_counter()
-    svc.fit(f_train, y_train)
-    svc_seconds = time.perf_counter() - start
-    svc_dir = _head_run_dir(out, net_dir, {**base, "head": "svc", "svc_kind": svc_kind,
-                                           "svc_c": svc_c, **svc.named_steps["svc"].get_params()})
-    heads.save_svc(svc, svc_dir / "svc_head.json")
-    runs["svc"] = (Run(svc_dir, _io.read_json(svc_dir / "config.json"), network.model, svc=svc),
-                   svc_seconds)
+    def outputs(images, mode):
+        return ch.view_outputs(network.model, images, mode, equalize=cfg.get("equalize"),
+                               layer=layer)
 
-    rows = []
-    for name in HEAD_ORDER:
-        run, seconds = runs[name]
-        metrics = evaluate_run(run, dataset=dataset)
-        rows.append({"head": name, "trained_on": _TRAINED_ON[name],
-                     "fit_seconds": round(seconds, 1), "run_dir": str(run.run_dir),
-                     "metrics": metrics})
+    f_train = outputs(x_train, "none")[0][1]
+    views = {(s, m): outputs(dataset[s][0], m) for s in splits for m in modes}
+    f_val = views[(VAL_SPLIT, "none")][0][1]
+
+    fitted = {"softmax": (None, _io.read_json(net_dir / "metrics.json").get("fit_seconds"))}
+    if "l2svm" in heads:
+        fitted["l2svm"] = ch.fit_l2svm((f_train, y_train), (f_val, labels(VAL_SPLIT)), k, l2=l2,
+                                       epochs=l2svm_epochs, seed=seed)
+    for kind in ("svc", "linear_svc"):
+        if kind in heads:
+            fitted[kind] = ch.fit_svm(kind, f_train, y_train, C=svc_c, seed=seed)
+
     compare_dir = make_run_dir(out, "compare", "heads")
+    rows = []
+    for name in heads:
+        head, seconds = fitted[name]
+        run_dir = net_dir if name == "softmax" else _save_head(
+            out, net_dir, cfg, name, head, {"svc_c": svc_c, "l2": l2, "l2svm_epochs": l2svm_epochs})
+        for mode in modes:
+            metrics = {s: classification_metrics(
+                labels(s), ch.averaged_scores(name, head, views[(s, mode)], k), names)
+                for s in splits}
+            row = {"head": name, "tta": mode, "trained_on": ch.TRAINED_ON[name],
+                   "fit_seconds": None if seconds is None else round(seconds, 1),
+                   "run_dir": str(run_dir), "metrics": metrics}
+            rows.append(row)
+            for split, m in metrics.items():
+                title = f"{name}, {split}, TTA {mode}: accuracy {m['accuracy']:.3f}"
+                save_confusion_figure(m["confusion_matrix"], compare_dir / _figure_name(row, split),
+                                      names, title=title)
     table = format_table(rows)
-    markdown = _markdown(rows, table, compare_dir, data_path, extract_seconds)
-    _io.write_text(compare_dir / "comparison.md", markdown)
+    _io.write_text(compare_dir / "comparison.md",
+                   _markdown(rows, table, data_path, net_dir, names))
     _io.write_json(compare_dir / "comparison.json",
-                   {"data": data_path, "network_run": str(net_dir), "epochs": epochs,
-                    "seed": seed, "feature_extraction_seconds": round(extract_seconds, 1),
-                    "rows": rows, "versions": library_versions()})
-    return {"rows": rows, "markdown": compare_dir / "comparison.md", "table": table}
+                   {"data": data_path, "network_run": str(net_dir), "network_config": cfg,
+                    "heads": list(heads), "tta": modes, "rows": rows,
+                    "versions": library_versions()})
+    return {"rows": rows, "table": table, "markdown": compare_dir / "comparison.md",
+            "network_run": net_dir}
 
 
-def _is_sample(path) -> bool:
+def default_config(data_path) -> dict:
+    """The base config when none is given: the ``cpu_fast`` recipe, with
+    :data:`SAMPLE_SETTINGS` on the embedded sample."""
+    return {**recipe_config(DEFAULT_RECIPE), **(SAMPLE_SETTINGS if is_sample(data_path) else {})}
+
+
+def network_config(config, data_path: str, max_minutes: float | None, out="models"):
+    """The network's train config: ``config`` (default :func:`default_config`) with a softmax
+    head, the budget of :func:`compare`'s ``max_minutes`` (on the sample, unless given,
+    :data:`SAMPLE_BUDGET_MINUTES`), training into ``out``."""
+    base = dict(config) if config else default_config(data_path)
+    if max_minutes is None and is_sample(data_path):
+        max_minutes = SAMPLE_BUDGET_MINUTES
+    if max_minutes is not None:
+        base["max_minutes"] = max_minutes
+    return resolve_config(base, head="softmax", data=data_path, out=str(out))
+
+
+def is_sample(path) -> bool:
+    """Whether ``path`` is the embedded sample."""
     try:
         return Path(path).resolve() == data.sample_path().resolve()
     except FileNotFoundError:
         return False
 
 
-def _prepared(images):
-    # Un-augmented, un-equalised batches: compare trains its network with the default preprocessing.
-    return pipeline.make_dataset(images, batch_size=256)
-
-
-def _head_run_dir(out, net_dir: Path, config: dict) -> Path:
-    run_dir = make_run_dir(out, config["model"], config["head"])
-    config["features_from"] = os.path.relpath(net_dir, run_dir)
+def _save_head(out, net_dir: Path, net_config: dict, name: str, head, settings: dict) -> Path:
+    run_dir = make_run_dir(out, net_config["model"], name)
+    config = {k: net_config.get(k) for k in _INHERITED}
+    config.update(head="l2svm" if name == "l2svm" else "svc",
+                  features_from=os.path.relpath(net_dir, run_dir))
+    if name == "l2svm":
+        config.update(l2=settings["l2"], epochs=settings["l2svm_epochs"])
+        with _io.atomic_path(run_dir / "head.keras") as tmp:
+            head.save(tmp)
+    else:
+        config.update(svc_kind=name, svc_c=settings["svc_c"])
+        save_svc(head, run_dir / "svc_head.json")
     _io.write_json(run_dir / "config.json", {**config, "run_dir": str(run_dir),
                                              "versions": library_versions()})
     return run_dir
 
 
+def _figure_name(row: dict, split: str) -> str:
+    return f"confusion_{row['head']}_{split}_tta-{row['tta']}.png"
+
+
 def format_table(rows: list[dict]) -> str:
     """The comparison as a markdown table: accuracy and macro-F1 per split, fit time, run dir."""
     splits = list(rows[0]["metrics"])
-    header = ["head", "trained on"] + [f"{s} {m}" for s in splits for m in ("acc.", "macro-F1")]
-    header += ["fit time (s)", "run directory"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    header = ["head", "trained on", "TTA"] + [f"{s} {m}" for s in splits
+                                              for m in ("acc.", "macro-F1")]
+    cells = []
     for row in rows:
-        cells = [row["head"], row["trained_on"]]
-        for split in splits:
-            m = row["metrics"][split]
-            cells += [f"{100 * m['accuracy']:.2f}%", f"{m['macro_f1']:.3f}"]
-        cells += [f"{row['fit_seconds']:.1f}", f"`{row['run_dir']}`"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        scores = [v for s in splits for v in (f"{100 * row['metrics'][s]['accuracy']:.2f}%",
+                                              f"{row['metrics'][s]['macro_f1']:.3f}")]
+        fit = "–" if row["fit_seconds"] is None else f"{row['fit_seconds']:.1f}"
+        cells.append([row["head"], row["trained_on"], row["tta"], *scores, fit,
+                      f"`{row['run_dir']}`"])
+    return markdown_table(header + ["fit time (s)", "run directory"], cells,
+                          "lll" + "rr" * len(splits) + "rl")
 
 
-def _markdown(rows, table, compare_dir: Path, data_path, extract_seconds) -> str:
-    parts = [f"# Softmax vs L2-SVM vs SVC on shared shallow-CNN features\n\nData: `{data_path}`. "
-             f"Feature extraction (once, shared by the SVM heads): {extract_seconds:.1f} s. "
-             "Fit time: the whole network for softmax, the head alone for the SVMs.", table,
-             SHARED]
+def _markdown(rows, table, data_path, net_dir, names) -> str:
+    parts = [f"# Softmax vs L2-SVM vs SVC vs LinearSVC on one network's features\n\nData: "
+             f"`{data_path}`. Network: `{net_dir}`. Fit time: the whole network for softmax, the "
+             "head alone for the others.", table, __doc__.split("\n\n")[2].replace("\n", " ")]
     for row in rows:
         for split, m in row["metrics"].items():
-            figure = Path(row["run_dir"]) / f"confusion_{split}.png"
-            link = os.path.relpath(figure, compare_dir)
-            parts.append(f"## {row['head']} — {split} (accuracy {100 * m['accuracy']:.2f}%)\n\n"
-                         f"![confusion matrix]({link})\n\n" + _matrix_table(m["confusion_matrix"]))
+            parts.append(f"## {row['head']}, TTA {row['tta']} — {split} (accuracy "
+                         f"{100 * m['accuracy']:.2f}%)\n\n![confusion matrix]"
+                         f"({_figure_name(row, split)})\n\n"
+                         + confusion_table(m["confusion_matrix"], names))
     return "\n\n".join(parts) + "\n"
 
 
-def _matrix_table(matrix) -> str:
-    lines = ["| true \\ predicted | " + " | ".join(CLASS_NAMES) + " |",
-             "|---|" + "---:|" * len(CLASS_NAMES)]
-    lines += [f"| {name} | " + " | ".join(str(v) for v in row) + " |"
-              for name, row in zip(CLASS_NAMES, matrix)]
-    return "\n".join(lines)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fer_keras.compare",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("--data", help="FER2013 CSV or PNG tree (default: dataset/fer2013.csv if "
-                                  "present, else the embedded sample)")
-    p.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS,
-                   help=f"network epochs (default {DEFAULT_EPOCHS})")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                   help=f"network batch size (default {DEFAULT_BATCH_SIZE})")
-    p.add_argument("--out", default="models", help="parent folder of the runs (default models)")
-    p.add_argument("--mixed-precision", action="store_true",
-                   help="train the network in mixed_bfloat16 (faster on CPUs with AVX512-BF16)")
-    p.add_argument("--schedule", choices=("plateau", "cosine"), default="plateau",
-                   help="learning-rate schedule of the network (default plateau)")
-    p.add_argument("--seed", type=int, default=0, help="seed for everything (default 0)")
-    p.add_argument("--subset", type=float, default=1.0, help="fraction of Training (default 1)")
-    p.add_argument("--svc-kind", choices=heads.SVC_KINDS, default="svc",
-                   help="RBF SVC or LinearSVC (default svc)")
-    p.add_argument("--svc-c", type=float, default=1.0, help="SVC C (default 1.0)")
-    p.add_argument("--max-minutes", type=float,
-                   help=f"time budget for the network training (default {SAMPLE_BUDGET_MINUTES} "
-                        "on the embedded sample, none otherwise)")
-    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
-                   help="Keras fit verbosity (default 2: one line per epoch)")
-    p.add_argument("--strategy", choices=distribute.STRATEGIES, default="auto",
-                   help="network training on several GPUs or machines (default auto)")
+    p = cli.parser("compare", __doc__.split("\n")[0])
+    cli.add_data(p)
+    options.add_config_options(p)
+    p.add_argument("--backbone", metavar="MODEL", help="a finished softmax run directory or "
+                   "packaged model name: fit the heads on its features instead of training")
+    p.add_argument("--heads", type=lambda s: tuple(h.strip() for h in s.split(",") if h.strip()),
+                   default=ch.HEADS, help=f"comma list (default {','.join(ch.HEADS)})")
+    cli.add_tta(p, TTA_MODES, "every head, reported beside none")
+    cli.add_max_minutes(p)
+    cli.add_seed(p, default=None)
+    cli.add_verbose(p, default=None)
+    p.add_argument("--svc-c", type=float, default=1.0, help="C of the SVC and LinearSVC (1.0)")
+    cli.add_out(p, "the run directories and the comparison", "models")
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    result = compare(args.data, epochs=args.epochs, batch_size=args.batch_size, out=args.out,
-                     seed=args.seed, subset=args.subset, svc_kind=args.svc_kind, svc_c=args.svc_c,
-                     max_minutes=args.max_minutes, verbose=args.verbose,
-                     mixed_precision=args.mixed_precision, schedule=args.schedule,
-                     strategy=args.strategy)
+    own_base = "recipe" in args or "config" in args
+    config = options.base_config(args)
+    config.update({k: getattr(args, k) for k in ("seed", "verbose")
+                   if getattr(args, k) is not None})
+    if args.backbone and (config or args.max_minutes is not None):
+        raise ValueError("--backbone takes a trained network: drop --recipe, --config, --set, "
+                         "--seed, --verbose and --max-minutes")
+    if not own_base and not args.backbone:  # --set and the flags change the default config
+        config = options.merge(default_config(args.data or data.default_data_path()), config)
+    result = compare(args.data, config=config or None, backbone=args.backbone, out=args.out,
+                     heads=args.heads, tta=args.tta, max_minutes=args.max_minutes,
+                     svc_c=args.svc_c)
     print(result["table"])
     print(f"\nWritten: {result['markdown']}")
     return 0
-

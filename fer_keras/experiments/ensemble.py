@@ -15,9 +15,10 @@ probabilities are the mean of its K fold models. Two ensembles combine the membe
   fitted on Training only, never on PublicTest; PrivateTest is not read at all.
 
 Members are ``[LABEL=]MODEL:EPOCHS`` (the label, by default the model name, names the member's
-folder and row; give two labels to have one model twice). ``--model-options LABEL=JSON``
-(repeatable) sets a member's builder options, ``--config-overrides JSON`` any other
-``fer_keras.train`` config key for every member (e.g. ``'{"batch_size": 32}'``).
+folder and row; give two labels to have one model twice). Every member starts from the same base
+config, given as to every training command (``--recipe``, ``--cpu``, ``--config``, ``--set
+KEY=VALUE``; see :mod:`fer_keras.training.options`); ``--member-options LABEL=JSON``
+(repeatable) adds one member's builder options, and ``--max-minutes`` is each fold run's budget.
 
 Everything goes to ``<out>/<name>/`` (``--name`` defaults to one made of the members, folds and
 seed, so the same command finds the same folder):
@@ -38,33 +39,30 @@ run trained with other settings (use another ``--name``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from fer_keras import VAL_SPLIT, _io
+from fer_keras import VAL_SPLIT, _io, cli
 from fer_keras.data import loading as data
-from fer_keras.evaluation.metrics import plot_confusion_matrix, save_figure
+from fer_keras.evaluation.metrics import save_confusion_figure
 from fer_keras.evaluation.run_dir import library_versions
-from fer_keras.evaluation.tta import TTA_MODES
+from fer_keras.evaluation.tta import TTA_MODES, check_mode
 from fer_keras.experiments import kfold
 from fer_keras.experiments.blend import fit_weights, weighted_average
 from fer_keras.experiments.ensemble_report import _markdown, _row, format_table  # noqa: F401
 from fer_keras.models import list_models
-from fer_keras.models.saving import ModelFileError
-from fer_keras.training.resume import RunBusyError
+from fer_keras.training import options
 from fer_keras.training.train import resolve_config
 
 __all__ = ["Member", "EnsembleError", "build_parser", "default_name", "ensemble",
            "format_table", "main", "parse_members"]
 
-#: Config keys the ensemble sets itself; ``config_overrides`` may not.
-RESERVED = ("model", "epochs", "model_options", "head", "data", "out", "seed", "max_minutes")
+#: Config keys every member gets from the ensemble, whatever the base config says.
+RESERVED = ("model", "epochs", "data", "out")
 _MEMBER = re.compile(r"^(?:(?P<label>\w[\w.-]*)=)?(?P<model>\w+):(?P<epochs>\d+)$", re.ASCII)
 
 
@@ -113,15 +111,17 @@ def default_name(members, folds: int, seed: int, quick: bool = False) -> str:
     return f"ensemble_{parts}_k{folds}_seed{seed}{'_quick' if quick else ''}"
 
 
-def ensemble(members, *, folds: int = 4, data_path=None, dataset: dict | None = None,
-             out: str | os.PathLike = "models", name: str | None = None, seed: int = 0,
-             tta: str = "none", model_options: dict | None = None,
-             config_overrides: dict | None = None, max_minutes_per_member: float | None = None,
+def ensemble(members, *, config: dict | None = None, folds: int = 4, data_path=None,
+             dataset: dict | None = None, out: str | os.PathLike = "models",
+             name: str | None = None, seed: int = 0, tta: str | None = None,
+             model_options: dict | None = None, max_minutes: float | None = None,
              quick: bool = False, verbose: int = 2) -> dict:
     """Train (or find) every fold model, combine the members and write the table.
 
     Args:
         members: ``"MODEL:EPOCHS,..."`` (see :func:`parse_members`) or a list of :class:`Member`.
+        config: the base ``fer_keras.train`` config of every member, partial (e.g. a recipe's);
+            its model and epochs are the member's, its head must be softmax.
         folds: K, the number of stratified folds of Training (at least 2).
         data_path: FER2013 CSV or PNG tree (default: ``dataset/fer2013.csv``, else the sample).
         dataset: already loaded data (``data_path`` is then only recorded).
@@ -129,12 +129,9 @@ def ensemble(members, *, folds: int = 4, data_path=None, dataset: dict | None = 
         name: the ensemble folder (default :func:`default_name`).
         seed: seeds the folds and every training run.
         tta: test-time augmentation of the predictions, one of
-            :data:`fer_keras.evaluation.tta.TTA_MODES` (see
-            :meth:`fer_keras.evaluation.evaluate.Run.scores`).
+            :data:`fer_keras.evaluation.tta.TTA_MODES` (default the base config's own).
         model_options: ``{label: builder options}``, merged into the members' own.
-        config_overrides: other ``fer_keras.train`` config keys, for every member.
-        max_minutes_per_member: time budget of a member's K fold runs together (each run gets
-            1/K of it).
+        max_minutes: time budget of each fold run (default the base config's).
         quick: one epoch per fold run, in a folder whose name ends in ``_quick``.
         verbose: Keras fit verbosity.
 
@@ -152,14 +149,17 @@ def ensemble(members, *, folds: int = 4, data_path=None, dataset: dict | None = 
     members = parse_members(members) if isinstance(members, str) else list(members)
     if folds < 2:
         raise EnsembleError(f"folds must be at least 2. Received: folds={folds}")
-    if tta not in TTA_MODES:
-        raise EnsembleError(f"Unknown tta {tta!r}. Accepted values: {TTA_MODES}.")
     data_path = str(data_path or data.default_data_path())
     ens_dir = Path(out) / (name or default_name(members, folds, seed, quick))
-    budget = None if max_minutes_per_member is None else max_minutes_per_member / folds
-    configs = _member_configs(members, model_options or {}, config_overrides or {}, seed=seed,
-                              data_path=data_path, quick=quick, verbose=verbose,
-                              max_minutes=budget)
+    base = {**(config or {}), "seed": seed, "verbose": verbose}
+    if max_minutes is not None:
+        base["max_minutes"] = max_minutes
+    configs = _member_configs(members, model_options or {}, base, data_path=data_path,
+                              quick=quick)
+    try:
+        tta = check_mode(tta or next(iter(configs.values()))["tta"])
+    except ValueError as err:
+        raise EnsembleError(str(err)) from None
     dataset = dataset if dataset is not None else data.load_dataset(data_path)
     if VAL_SPLIT not in dataset:
         raise EnsembleError(f"The ensemble needs {VAL_SPLIT} rows; the data has only "
@@ -191,8 +191,8 @@ def ensemble(members, *, folds: int = 4, data_path=None, dataset: dict | None = 
     suffix = "" if tta == "none" else f"_{tta}"
     best = max((r for r in rows if r["kind"] != "fold"), key=lambda r: r[VAL_SPLIT]["accuracy"])
     title = f"{best['name']}: {VAL_SPLIT} accuracy {best[VAL_SPLIT]['accuracy']:.3f}"
-    save_figure(plot_confusion_matrix(best[VAL_SPLIT]["confusion_matrix"], title=title),
-                ens_dir / f"confusion_matrix{suffix}.png")
+    save_confusion_figure(best[VAL_SPLIT]["confusion_matrix"],
+                          ens_dir / f"confusion_matrix{suffix}.png", title=title)
     with _io.atomic_path(ens_dir / f"predictions{suffix}.npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, members=np.array(labels), weights=weights, fold=fold_of,
                  train_labels=y_train, public_labels=y_public, oof=np.stack(list(oof.values())),
@@ -201,8 +201,7 @@ def ensemble(members, *, folds: int = 4, data_path=None, dataset: dict | None = 
     spec = {"members": [{**vars(m), "model_options": configs[m.label]["model_options"]}
                         for m in members],
             "folds": folds, "seed": seed, "tta": tta, "data": data_path, "quick": quick,
-            "config_overrides": config_overrides or {},
-            "max_minutes_per_member": max_minutes_per_member}
+            "config": dict(config or {}), "max_minutes": max_minutes}
     weights = dict(zip(labels, weights.tolist()))
     _io.write_json(ens_dir / f"ensemble{suffix}.json",
                    {**spec, "weights": weights, "best": best["name"], "rows": rows,
@@ -214,14 +213,11 @@ def ensemble(members, *, folds: int = 4, data_path=None, dataset: dict | None = 
             "markdown": ens_dir / f"ensemble{suffix}.md"}
 
 
-def _member_configs(members, model_options, overrides, *, seed, data_path, quick, verbose,
-                    max_minutes) -> dict[str, dict]:
+def _member_configs(members, model_options, base, *, data_path, quick) -> dict[str, dict]:
     # Every member's config is resolved (and so validated) before anything trains.
-    reserved = sorted(set(overrides) & set(RESERVED))
-    if reserved:
-        raise EnsembleError(f"config_overrides may not set {reserved}: the ensemble sets them "
-                            "(the head is always softmax: the members' probabilities are "
-                            "averaged).")
+    if base.get("head", "softmax") != "softmax":
+        raise EnsembleError(f"Members have the softmax head (their probabilities are averaged)."
+                            f" Received: head={base['head']!r}")
     unknown = sorted(set(model_options) - {m.label for m in members})
     if unknown:
         raise EnsembleError(f"Model options for unknown members {unknown}; the members are "
@@ -229,72 +225,57 @@ def _member_configs(members, model_options, overrides, *, seed, data_path, quick
     configs = {}
     for m in members:
         try:
+            options = {**base.get("model_options", {}), **m.model_options,
+                       **model_options.get(m.label, {})}
             configs[m.label] = resolve_config(
-                {"verbose": verbose, **overrides}, model=m.model,
-                epochs=1 if quick else m.epochs, head="softmax", seed=seed, data=data_path,
-                model_options={**m.model_options, **model_options.get(m.label, {})},
-                max_minutes=max_minutes)
+                {k: v for k, v in base.items() if k not in RESERVED}, model=m.model,
+                epochs=1 if quick else m.epochs, data=data_path, model_options=options)
         except ValueError as err:
             raise EnsembleError(f"member {m.label}: {err}") from None
     return configs
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fer_keras.ensemble",
-                                description=__doc__.split("\n")[0])
+    p = cli.parser("ensemble", __doc__.split("\n")[0])
     p.add_argument("--members", required=True,
                    help="comma list of [LABEL=]MODEL:EPOCHS, e.g. susa_cnn:8,resnet18:8; models: "
                         f"{', '.join(list_models())}")
+    options.add_config_options(p)
     p.add_argument("--folds", type=int, default=4, help="K stratified folds of Training (4)")
-    p.add_argument("--data", help="FER2013 CSV or PNG tree (default: dataset/fer2013.csv if "
-                                  "present, else the embedded sample)")
-    p.add_argument("--out", default="models", help="parent of the ensemble folder (models)")
+    cli.add_data(p)
+    cli.add_out(p, "the ensemble folder", "models")
     p.add_argument("--name", help="ensemble folder name (default: from the members, folds and "
                                   "seed, so that re-running the command finds it)")
-    p.add_argument("--seed", type=int, default=0, help="seeds the folds and the runs (0)")
-    p.add_argument("--tta", choices=TTA_MODES, default="none",
-                   help="test-time augmentation of the predictions (default none)")
-    p.add_argument("--model-options", action="append", default=[], metavar="LABEL=JSON",
-                   help="a member's builder options, e.g. shallow_cnn='{\"filters\": [8, 16]}'; "
-                        "repeatable")
-    p.add_argument("--config-overrides", type=json.loads, default={}, metavar="JSON",
-                   help="fer_keras.train config keys for every member, e.g. "
-                        "'{\"batch_size\": 32}'")
-    p.add_argument("--max-minutes-per-member", type=float, metavar="M",
-                   help="time budget of a member's K fold runs together (each gets M/K)")
+    cli.add_seed(p)
+    cli.add_tta(p, TTA_MODES, "the members' predictions")
+    p.add_argument("--member-options", action="append", default=[], metavar="LABEL=JSON",
+                   help="one member's builder options, e.g. shallow_cnn='{\"filters\": [8, 16]}'"
+                        "; repeatable (--set model_options.KEY=VALUE sets every member's)")
+    cli.add_max_minutes(p)
     p.add_argument("--quick", action="store_true",
                    help="one epoch per fold run, in a separate *_quick folder (a smoke test)")
-    p.add_argument("--verbose", type=int, choices=[0, 1, 2], default=2,
-                   help="Keras fit verbosity (default 2: one line per epoch)")
+    cli.add_verbose(p)
     return p
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
+    member_options = {}
+    for item in args.member_options:
+        label, sep, text = item.partition("=")
+        if not sep:
+            raise EnsembleError(f"--member-options takes LABEL=JSON. Received: {item!r}")
+        try:
+            member_options[label] = options.json_object(text)
+        except argparse.ArgumentTypeError as err:
+            raise EnsembleError(f"--member-options {label}: {err}") from None
     try:
-        members = parse_members(args.members)
-        options = {}
-        for item in args.model_options:
-            label, sep, text = item.partition("=")
-            if not sep:
-                raise ValueError(f"--model-options takes LABEL=JSON. Received: {item!r}")
-            options[label] = json.loads(text)
-    except ValueError as err:
-        parser.error(str(err))
-    try:
-        result = ensemble(members, folds=args.folds, data_path=args.data, out=args.out,
-                          name=args.name, seed=args.seed, tta=args.tta, model_options=options,
-                          config_overrides=args.config_overrides, quick=args.quick,
-                          max_minutes_per_member=args.max_minutes_per_member,
-                          verbose=args.verbose)
+        result = ensemble(args.members, config=options.base_config(args), folds=args.folds,
+                          data_path=args.data, out=args.out, name=args.name, seed=args.seed,
+                          tta=args.tta, model_options=member_options, quick=args.quick,
+                          max_minutes=args.max_minutes, verbose=args.verbose)
     except kfold.StaleRunError as err:
-        print(f"error: {err} Give another --name, or remove that folder.", file=sys.stderr)
-        return 2
-    except (EnsembleError, RunBusyError, ModelFileError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise kfold.StaleRunError(f"{err} Give another --name, or remove that folder.") from None
     print(result["table"])
     print(f"\nBest on {VAL_SPLIT}: {result['best']['name']}\nWritten: {result['markdown']}")
     return 0
-

@@ -6,6 +6,7 @@ import os
 
 from fer_keras import VAL_SPLIT
 from fer_keras.evaluation.metrics import classification_metrics
+from fer_keras.evaluation.tables import markdown_table
 from fer_keras.experiments.blend import log_loss
 
 
@@ -22,14 +23,11 @@ def format_table(rows: list[dict]) -> str:
     """The rows as a markdown table: weight, OOF and PublicTest metrics, run directory."""
     header = ["model", "kind", "weight", "OOF acc.", "OOF log-loss", f"{VAL_SPLIT} acc.",
               f"{VAL_SPLIT} macro-F1", "directory"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
-    for r in rows:
-        cells = [r["name"], r["kind"], "" if r["weight"] is None else f"{r['weight']:.3f}",
-                 f"{100 * r['OOF']['accuracy']:.2f}%", f"{r['OOF']['log_loss']:.3f}",
-                 f"{100 * r[VAL_SPLIT]['accuracy']:.2f}%", f"{r[VAL_SPLIT]['macro_f1']:.3f}",
-                 f"`{r['run_dir']}`"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return markdown_table(header, [
+        [r["name"], r["kind"], "" if r["weight"] is None else f"{r['weight']:.3f}",
+         f"{100 * r['OOF']['accuracy']:.2f}%", f"{r['OOF']['log_loss']:.3f}",
+         f"{100 * r[VAL_SPLIT]['accuracy']:.2f}%", f"{r[VAL_SPLIT]['macro_f1']:.3f}",
+         f"`{r['run_dir']}`"] for r in rows])
 
 
 def _markdown(spec: dict, table: str, best: dict, figure: str) -> str:

@@ -12,11 +12,11 @@
 - ``search.json`` (the search's settings) and KerasTuner's own state (``oracle.json``,
   ``tuner0.json``, ``trial_NN/trial.json``).
 
-Every trial starts from the same config and seed (:data:`fer_keras.training.train.DEFAULTS`, or a
-recipe's
-settings with ``--recipe``) and differs only in optimizer, schedule and that optimizer's learning
-rate (:data:`LEARNING_RATES`, ``--learning-rates``). Early stopping is off (patience = epochs), so
-each schedule runs its whole length; ``--minutes-per-trial`` caps a trial's training time.
+Every trial starts from the same base config and seed (the defaults, or what ``--recipe``,
+``--config`` and ``--set`` give, as for every training command) and differs only in optimizer,
+schedule and that optimizer's learning rate (:data:`LEARNING_RATES`, ``--learning-rates``). Early
+stopping is off (patience = epochs), so each schedule runs its whole length; ``--max-minutes``
+caps a trial's training time.
 
 Resuming: rerun the same command. KerasTuner reloads the project (``overwrite=False``), so
 finished trials are not trained again, and a trial whose process was killed is run again under
@@ -44,7 +44,7 @@ from pathlib import Path
 import keras
 import keras_tuner
 
-from fer_keras import VAL_SPLIT, _io
+from fer_keras import VAL_SPLIT, _io, cli
 from fer_keras.data import loading as data
 from fer_keras.evaluation.run_dir import library_versions
 from fer_keras.experiments.search_results import format_table, read_results, write_results  # noqa: F401
@@ -67,7 +67,7 @@ from fer_keras.experiments.search_settings import (  # noqa: F401
 )
 from fer_keras.models import list_models
 from fer_keras.models.schedules import SCHEDULES
-from fer_keras.training import recipes, train
+from fer_keras.training import options, train
 from fer_keras.training.loop import OPTIMIZERS
 from fer_keras.training.resume import RunBusyError
 
@@ -158,7 +158,7 @@ def search(model: str | None = None, optimizers=DEFAULT_OPTIMIZERS, schedules=DE
            *, epochs_per_trial: int | None = None, minutes_per_trial: float | None = None,
            learning_rates: dict | None = None, data_path=None, out: str | os.PathLike = "models",
            name: str | None = None, seed: int = 0, subset: float | None = None,
-           model_options: dict | None = None, recipe: str | None = None, cpu: bool = False,
+           model_options: dict | None = None, config: dict | None = None,
            quick: bool = False, verbose: int = 2, dataset: dict | None = None) -> dict:
     """Train every optimizer x schedule pair (or continue the search); returns its results.
 
@@ -175,7 +175,8 @@ def search(model: str | None = None, optimizers=DEFAULT_OPTIMIZERS, schedules=DE
         seed: seed of every trial.
         subset: stratified fraction of Training (default 1; 0.1 with ``quick``).
         model_options: builder options (over the recipe's and ``quick``'s).
-        recipe, cpu: start every trial from this recipe's settings (``cpu``: its CPU schedule).
+        config: the base config of every trial, partial (e.g. a recipe's); the optimizer,
+            schedule, learning rate, epochs and budget come from the search.
         quick: tiny model, one epoch, a tenth of Training: for notebooks and tests.
         verbose: Keras fit verbosity of the trials.
         dataset: already loaded data (``data_path`` is then only recorded).
@@ -196,7 +197,7 @@ def search(model: str | None = None, optimizers=DEFAULT_OPTIMIZERS, schedules=DE
     settings = make_settings(model, optimizers, schedules, epochs_per_trial=epochs_per_trial,
                              minutes_per_trial=minutes_per_trial, learning_rates=learning_rates,
                              data_path=data_path, seed=seed, subset=subset,
-                             model_options=model_options, recipe=recipe, cpu=cpu, quick=quick)
+                             model_options=model_options, config=config, quick=quick)
     name = name or default_name(settings)
     search_dir = Path(out) / name
     # the data first: a broken file must leave no search directory behind
@@ -226,70 +227,45 @@ def _comma_list(text: str) -> list[str]:
     return [name.strip() for name in text.split(",") if name.strip()]
 
 
-def _json_object(text: str) -> dict:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise argparse.ArgumentTypeError(f"not valid JSON ({err}): {text!r}") from None
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError(f"expected a JSON object, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fer_keras.search",
-                                description=__doc__.split("\n")[0])
+    p = cli.parser("search", __doc__.split("\n")[0])
     p.add_argument("--model", choices=list_models(),
-                   help=f"model (default: the recipe's, else {DEFAULT_MODEL})")
+                   help=f"model (default: the base config's, else {DEFAULT_MODEL})")
+    options.add_config_options(p)
     p.add_argument("--optimizers", type=_comma_list, default=list(DEFAULT_OPTIMIZERS),
                    help=f"comma-separated, from {', '.join(OPTIMIZERS)} (default all: "
                         f"{','.join(DEFAULT_OPTIMIZERS)})")
     p.add_argument("--schedules", type=_comma_list, default=list(DEFAULT_SCHEDULES),
                    help=f"comma-separated, from {', '.join(SCHEDULES)} (default all: "
                         f"{','.join(DEFAULT_SCHEDULES)})")
-    p.add_argument("--epochs-per-trial", type=int,
-                   help=f"default {DEFAULT_EPOCHS} ({QUICK_EPOCHS} with --quick)")
-    p.add_argument("--minutes-per-trial", type=float, help="training-time budget of each trial "
-                   "(default none)")
-    p.add_argument("--learning-rates", type=_json_object, help="JSON {optimizer: learning rate} "
-                   f"over the defaults {json.dumps(LEARNING_RATES)}")
-    p.add_argument("--data", help="FER2013 CSV or PNG tree (default dataset/fer2013.csv, else "
-                                  "the embedded sample)")
-    p.add_argument("--out", default="models", help="parent folder of the search (default models)")
+    p.add_argument("--epochs", "--epochs-per-trial", dest="epochs", type=int,
+                   help=f"epochs of each trial (default {DEFAULT_EPOCHS}; {QUICK_EPOCHS} with "
+                        "--quick)")
+    cli.add_max_minutes(p)
+    p.add_argument("--learning-rates", type=options.json_object, help="JSON {optimizer: "
+                   f"learning rate}} over the defaults {json.dumps(LEARNING_RATES)}")
+    cli.add_data(p)
+    cli.add_out(p, "the search folder", "models")
     p.add_argument("--name", help="search directory name (default search_<model>, plus _quick "
                                   "with --quick); rerun with the same name to continue")
-    p.add_argument("--seed", type=int, default=0, help="seed of every trial (default 0)")
+    cli.add_seed(p)
     p.add_argument("--subset", type=float, help="stratified fraction of Training (default 1; "
                    f"{QUICK_SUBSET} with --quick)")
-    p.add_argument("--model-options", type=_json_object, help="builder options as JSON, e.g. "
-                   "'{\"fc_units\": 1024}'")
-    p.add_argument("--recipe", choices=recipes.list_recipes(), help="start every trial from this "
-                   "recipe's settings (optimizer, schedule, learning rate, epochs and time budget "
-                   "come from the search)")
-    p.add_argument("--cpu", action="store_true", help="with --recipe: its CPU settings")
+    p.add_argument("--model-options", type=options.json_object, help="builder options as a "
+                   "JSON object, e.g. '{\"fc_units\": 1024}'")
     p.add_argument("--quick", action="store_true", help=f"tiny model options, {QUICK_EPOCHS} "
                    f"epoch, {QUICK_SUBSET} of Training: a smoke test")
-    p.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2],
-                   help="Keras fit verbosity of the trials (default 2)")
+    cli.add_verbose(p)
     return p
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.cpu and not args.recipe:
-        parser.error("--cpu selects a recipe's CPU settings; give --recipe NAME too")
-    try:
-        result = search(args.model, args.optimizers, args.schedules,
-                        epochs_per_trial=args.epochs_per_trial,
-                        minutes_per_trial=args.minutes_per_trial,
-                        learning_rates=args.learning_rates, data_path=args.data, out=args.out,
-                        name=args.name, seed=args.seed, subset=args.subset,
-                        model_options=args.model_options, recipe=args.recipe, cpu=args.cpu,
-                        quick=args.quick, verbose=args.verbose)
-    except SearchSettingsError as err:
-        parser.error(str(err))
+    args = build_parser().parse_args(argv)
+    result = search(args.model, args.optimizers, args.schedules, epochs_per_trial=args.epochs,
+                    minutes_per_trial=args.max_minutes, learning_rates=args.learning_rates,
+                    data_path=args.data, out=args.out, name=args.name, seed=args.seed,
+                    subset=args.subset, model_options=args.model_options,
+                    config=options.base_config(args), quick=args.quick, verbose=args.verbose)
     print(result["table"])
     print(f"\nWritten: {result['dir'] / 'results.md'}")
     return 0
-

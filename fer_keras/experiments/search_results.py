@@ -11,6 +11,7 @@ from pathlib import Path
 from fer_keras import VAL_SPLIT, _io
 from fer_keras.data.figures import plot_search_heatmap
 from fer_keras.evaluation.metrics import save_figure
+from fer_keras.evaluation.tables import markdown_table
 from fer_keras.experiments.search_settings import COLUMNS
 
 
@@ -81,12 +82,11 @@ def format_table(rows: list[dict]) -> str:
     """The rows as a markdown table, in their order."""
     header = ["optimizer", "schedule", "learning rate", f"{VAL_SPLIT} acc.", "best epoch",
               "epochs", "seconds", "status", "run directory"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * len(header)) + "|"]
+    cells = []
     for r in rows:
         done = r["PublicTest_accuracy"] is not None
-        cells = [r["optimizer"], r["schedule"], f"{r['learning_rate']:g}",
-                 f"{100 * r['PublicTest_accuracy']:.2f}%" if done else "–",
-                 str(r["best_epoch"]) if done else "–", str(r["epochs"]) if done else "–",
-                 f"{r['seconds']:.1f}" if done else "–", r["status"], f"`{r['run_dir']}`"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        cells.append([r["optimizer"], r["schedule"], f"{r['learning_rate']:g}",
+                      f"{100 * r['PublicTest_accuracy']:.2f}%" if done else "–",
+                      str(r["best_epoch"]) if done else "–", str(r["epochs"]) if done else "–",
+                      f"{r['seconds']:.1f}" if done else "–", r["status"], f"`{r['run_dir']}`"])
+    return markdown_table(header, cells)

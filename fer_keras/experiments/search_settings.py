@@ -9,7 +9,7 @@ import keras_tuner
 
 from fer_keras.data import loading as data
 from fer_keras.models.schedules import SCHEDULES
-from fer_keras.training import recipes, train
+from fer_keras.training import train
 from fer_keras.training.loop import OPTIMIZERS
 
 DEFAULT_OPTIMIZERS = ("sgd", "sgd_nesterov", "adam", "adamw", "adagrad", "rmsprop")
@@ -39,8 +39,8 @@ def make_settings(model: str | None = None, optimizers=DEFAULT_OPTIMIZERS,
                   schedules=DEFAULT_SCHEDULES, *, epochs_per_trial: int | None = None,
                   minutes_per_trial: float | None = None, learning_rates: dict | None = None,
                   data_path=None, seed: int = 0, subset: float | None = None,
-                  model_options: dict | None = None, recipe: str | None = None,
-                  cpu: bool = False, quick: bool = False) -> dict:
+                  model_options: dict | None = None, config: dict | None = None,
+                  quick: bool = False) -> dict:
     """The validated, JSON-ready settings of a search (see :func:`search` for the arguments).
 
     Raises:
@@ -58,10 +58,7 @@ def make_settings(model: str | None = None, optimizers=DEFAULT_OPTIMIZERS,
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
             raise SearchSettingsError(f"The learning rate of {name} must be a positive number. "
                                       f"Received: {rate!r}")
-    try:
-        base = recipes.recipe_config(recipe, cpu=cpu) if recipe else {}
-    except ValueError as err:
-        raise SearchSettingsError(str(err)) from None
+    base = dict(config or {})
     model = model or base.get("model", DEFAULT_MODEL)
     options = {**(base.get("model_options") or {}),
                **(QUICK_MODEL_OPTIONS.get(model, {}) if quick else {}), **(model_options or {})}
@@ -74,7 +71,7 @@ def make_settings(model: str | None = None, optimizers=DEFAULT_OPTIMIZERS,
         "data": str(Path(data_path or data.default_data_path()).resolve()), "seed": seed,
         "subset": (QUICK_SUBSET if quick else 1.0) if subset is None else subset,
         "model_options": options,
-        "recipe": recipe, "cpu": cpu, "quick": quick}
+        "base": base, "quick": quick}
     try:  # every trial's config must resolve before the first one trains
         for optimizer in optimizers:
             train.resolve_config(trial_config(settings, optimizer, schedules[0]))
@@ -85,8 +82,7 @@ def make_settings(model: str | None = None, optimizers=DEFAULT_OPTIMIZERS,
 
 def trial_config(settings: dict, optimizer: str, schedule: str, **overrides) -> dict:
     """The :func:`fer_keras.training.train.train` config of one trial of the search ``settings``."""
-    base = recipes.recipe_config(settings["recipe"], cpu=settings["cpu"]) if (
-        settings["recipe"]) else {}
+    base = settings.get("base") or {}
     epochs = settings["epochs_per_trial"]
     return {**base, "model": settings["model"], "data": settings["data"],
             "seed": settings["seed"], "subset": settings["subset"],

@@ -1,4 +1,4 @@
-"""``python -m fer_keras.explain``: why a run"s model decides.
+"""``python -m fer_keras.explain``: why a model decides (saliency, Grad-CAM, filters, mistakes).
 
 The same as ``fer-keras explain``: a thin face over `fer_keras.explain.run`,
 started through the shared `fer_keras.cli` layer.

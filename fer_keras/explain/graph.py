@@ -15,6 +15,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from fer_keras.evaluation.run_dir import outputs_softmax
+
 _CONV_TYPES = (layers.Conv2D, layers.SeparableConv2D, layers.DepthwiseConv2D)
 
 
@@ -58,10 +60,6 @@ def resolve_layer(model: keras.Model, layer: str | None = None) -> str:
     return matches[0]
 
 
-def _is_softmax(layer) -> bool:
-    return getattr(getattr(layer, "activation", None), "__name__", "") == "softmax"
-
-
 def _rewire(model: keras.Model, path: Sequence[str], logits: bool) -> keras.Model:
     """``model`` sharing its weights, outputting ``[layer at path, scores]`` (or ``scores``).
 
@@ -71,7 +69,7 @@ def _rewire(model: keras.Model, path: Sequence[str], logits: bool) -> keras.Mode
     """
     taps = []
     last = model.layers[-1]
-    swap = logits and isinstance(last, layers.Dense) and _is_softmax(last)
+    swap = logits and isinstance(last, layers.Dense) and outputs_softmax(model)
 
     def call(layer, *args, **kwargs):
         if path and layer.name == path[0] and len(path) > 1:

@@ -3,6 +3,13 @@
 Gradients are taken of the class score before any softmax (see
 :func:`fer_keras.explain.graph.score_model`). Maps are scaled to [0, 1] per image, so they compare
 regions within an image, not magnitudes across images.
+
+Maps are always of the whole images given. A network that takes smaller views of them (trained
+on 40-px crops of the 48x48 faces) is explained through its test-time views (``tta``, one of
+:data:`fer_keras.evaluation.tta.TTA_MODES`): the gradient of the class score averaged over the
+views, taken inside one graph of the whole faces for saliency and SmoothGrad; each view's
+Grad-CAM put back at its place in the face (unmirrored) and summed. With ``tta="none"`` only the
+center view is seen, and the border around it has no evidence (0).
 """
 
 from __future__ import annotations
@@ -11,6 +18,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fer_keras import IMAGE_SIZE
+from fer_keras.evaluation.tta import check_mode, model_input_size, view_model, windows
 from fer_keras.explain.graph import as_input, score_model
 
 
@@ -36,6 +45,25 @@ def _classes(scorer: keras.Model, x: tf.Tensor, classes, batch_size: int) -> np.
     return np.broadcast_to(np.asarray(classes, dtype="int64"), (x.shape[0],))
 
 
+def _view_size(model: keras.Model, images, tta: str | None) -> tuple[str, int | None]:
+    """``(mode, view side)``: ``None`` as the side when ``model`` takes ``images`` whole."""
+    mode = check_mode(tta or "none")
+    side, shape = model.inputs[0].shape[1], np.shape(images)
+    if mode == "none" and (side is None or side == shape[1]):
+        return mode, None
+    if shape[1:3] != (IMAGE_SIZE, IMAGE_SIZE):
+        raise ValueError(f"Maps over test-time views (tta={mode!r}, a {side}-px network) need "
+                         f"{IMAGE_SIZE}x{IMAGE_SIZE} faces. Received shape {shape}")
+    return mode, model_input_size(model)
+
+
+def _face_scorer(model: keras.Model, images, tta: str | None) -> keras.Model:
+    """The class scores of whole ``images``: averaged over the views when ``model`` takes views."""
+    mode, size = _view_size(model, images, tta)
+    scorer = score_model(model)
+    return scorer if size is None else view_model(scorer, mode)
+
+
 def _input_gradients(scorer: keras.Model, x: tf.Tensor, classes: np.ndarray) -> np.ndarray:
     with tf.GradientTape() as tape:
         tape.watch(x)
@@ -45,20 +73,27 @@ def _input_gradients(scorer: keras.Model, x: tf.Tensor, classes: np.ndarray) -> 
     return tape.gradient(total, x).numpy()
 
 
-def saliency(model: keras.Model, images, classes=None, *, batch_size: int = 32) -> np.ndarray:
+def saliency(model: keras.Model, images, classes=None, *, tta: str | None = None,
+             batch_size: int = 32) -> np.ndarray:
     """Vanilla-gradient saliency: ``|d score_c / d pixel|`` (max over colour channels).
 
     Args:
         model: a trained model taking raw 0–255 pixels.
-        images: ``(n, h, w)`` or ``(n, h, w, c)``, uint8 or float.
+        images: ``(n, h, w)`` or ``(n, h, w, c)``, uint8 or float; 48x48 faces for a network
+            that takes smaller views of them.
         classes: class to explain, one per image or one for all; ``None`` for the predicted class.
+        tta: the test-time views whose mean score is explained (see the module's docstring);
+            ``None``: ``"none"``.
         batch_size: images per gradient computation.
 
     Returns:
         float32 maps in [0, 1] per image, shaped like ``images`` (without a colour axis > 1).
+
+    Example:
+        >>> maps = saliency(crop_network, faces, tta="tencrop")  # (n, 48, 48) for 40-px views
     """
-    scorer = score_model(model)
-    x = as_input(images, model)
+    scorer = _face_scorer(model, images, tta)
+    x = as_input(images, scorer)
     classes = _classes(scorer, x, classes, batch_size)
     grads = np.zeros(x.shape, dtype="float32")
     for i in range(0, len(classes), batch_size):
@@ -68,12 +103,14 @@ def saliency(model: keras.Model, images, classes=None, *, batch_size: int = 32) 
 
 
 def smoothgrad(model: keras.Model, images, classes=None, *, samples: int = 25,
-               noise: float = 0.15, seed: int = 0, batch_size: int = 32) -> np.ndarray:
+               noise: float = 0.15, seed: int = 0, tta: str | None = None,
+               batch_size: int = 32) -> np.ndarray:
     """SmoothGrad: the saliency map averaged over ``samples`` noisy copies of each image.
 
     Args:
-        model, images, classes, batch_size: as for :func:`saliency`; the class of each image is
-            chosen on the clean image, so the noise cannot change which class is explained.
+        model, images, classes, tta, batch_size: as for :func:`saliency`; the class of each
+            image is chosen on the clean image, so the noise cannot change which class is
+            explained.
         samples: noisy copies per image.
         noise: standard deviation of the Gaussian noise as a fraction of the 0–255 range (the paper
             finds 10–20% works best).
@@ -82,8 +119,8 @@ def smoothgrad(model: keras.Model, images, classes=None, *, samples: int = 25,
     Returns:
         float32 maps in [0, 1] per image, shaped like ``images``.
     """
-    scorer = score_model(model)
-    x = as_input(images, model)
+    scorer = _face_scorer(model, images, tta)
+    x = as_input(images, scorer)
     classes = _classes(scorer, x, classes, batch_size)
     rng = np.random.default_rng(seed)
     total = np.zeros(x.shape, dtype="float32")
@@ -96,11 +133,12 @@ def smoothgrad(model: keras.Model, images, classes=None, *, samples: int = 25,
 
 
 def grad_cam(model: keras.Model, images, classes=None, *, layer: str | None = None,
-             batch_size: int = 32) -> np.ndarray:
+             tta: str | None = None, batch_size: int = 32) -> np.ndarray:
     """Grad-CAM: the ``layer`` activations weighted by their mean class-score gradient, ReLU'd.
 
     Args:
-        model, images, classes, batch_size: as for :func:`saliency`.
+        model, images, classes, tta, batch_size: as for :func:`saliency`; with views, each
+            view's map is resized to the view, unmirrored and added at its place in the face.
         layer: a layer with a 4-D output, by path (``"vgg16/block5_conv3"``) or unique name;
             ``None`` for the last conv layer (see :func:`conv_layers`).
 
@@ -109,18 +147,32 @@ def grad_cam(model: keras.Model, images, classes=None, *, layer: str | None = No
         ``images``; an image whose map is all zero had no positive evidence at that layer.
     """
     tapped = score_model(model, layer, tap=True)
-    x = as_input(images, model)
-    classes = _classes(keras.Model(tapped.inputs, tapped.outputs[1]), x, classes, batch_size)
-    cams = np.zeros(x.shape[:3], dtype="float32")
-    for i in range(0, len(classes), batch_size):
-        with tf.GradientTape() as tape:
-            activations, scores = tapped(x[i:i + batch_size], training=False)
-            total = tf.reduce_sum(tf.gather(scores, classes[i:i + batch_size], axis=1,
-                                            batch_dims=1))
-        weights = tf.reduce_mean(tape.gradient(total, activations), axis=(1, 2), keepdims=True)
-        cam = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1, keepdims=True))
-        cams[i:i + batch_size] = tf.image.resize(cam, x.shape[1:3]).numpy()[..., 0]
+    mode, size = _view_size(model, images, tta)
+    scorer = _face_scorer(model, images, tta)
+    faces = as_input(images, scorer).numpy()
+    classes = _classes(scorer, tf.constant(faces), classes, batch_size)
+    height, width = faces.shape[1:3]
+    places = windows(mode, size, height, width) if size else [(0, 0, False)]
+    rows, cols = (size, size) if size else (height, width)
+    cams = np.zeros(faces.shape[:3], dtype="float32")
+    for top, left, mirrored in places:
+        view = faces[:, top:top + rows, left:left + cols]
+        view = as_input(np.ascontiguousarray(view[:, :, ::-1] if mirrored else view), model)
+        for i in range(0, len(classes), batch_size):
+            cam = _cam(tapped, view[i:i + batch_size], classes[i:i + batch_size])
+            cams[i:i + batch_size, top:top + rows, left:left + cols] += (
+                cam[:, :, ::-1] if mirrored else cam)
     return _like(_unit(cams), images)
+
+
+def _cam(tapped: keras.Model, x: tf.Tensor, classes: np.ndarray) -> np.ndarray:
+    """Grad-CAM maps ``(n, h, w)`` of one batch at the batch's own side."""
+    with tf.GradientTape() as tape:
+        activations, scores = tapped(x, training=False)
+        total = tf.reduce_sum(tf.gather(scores, classes, axis=1, batch_dims=1))
+    weights = tf.reduce_mean(tape.gradient(total, activations), axis=(1, 2), keepdims=True)
+    cam = tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1, keepdims=True))
+    return tf.image.resize(tf.cast(cam, "float32"), x.shape[1:3]).numpy()[..., 0]
 
 
 def _filter_indices(tapped: keras.Model, filters) -> np.ndarray:
@@ -184,10 +236,20 @@ def filter_on_face(model: keras.Model, face, layer: str | None = None, filters=1
         steps: gradient-ascent steps starting from the face (few, so the face stays visible).
 
     Returns:
-        float32 images in [0, 255], one per filter, shaped like :func:`filter_patterns`' output.
+        float32 images in [0, 255], one per filter, shaped like the face (without a colour axis
+        of 1). A network that takes smaller views of the face (trained on crops) works on its
+        center view, put back into the face.
     """
-    start = as_input(np.asarray(face)[None], model).numpy()
-    return _ascend(model, start, layer, filters, steps, step_size)
+    whole = as_input(np.asarray(face)[None], model).numpy()
+    size = model.inputs[0].shape[1]
+    if size is None or size >= whole.shape[1]:
+        return _ascend(model, whole, layer, filters, steps, step_size)
+    top, left, _ = windows("none", size, *whole.shape[1:3])[0]
+    patterns = _ascend(model, whole[:, top:top + size, left:left + size], layer, filters, steps,
+                       step_size)
+    out = np.repeat(whole, len(patterns), axis=0)
+    out[:, top:top + size, left:left + size] = patterns.reshape(len(patterns), size, size, -1)
+    return out[..., 0] if out.shape[-1] == 1 else out
 
 
 def confident_mistakes(scores, labels, per_pair: int = 1) -> dict[str, np.ndarray]:

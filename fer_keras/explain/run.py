@@ -13,8 +13,16 @@ named by their path, e.g. ``"vgg16/block5_conv3"``.
 - :func:`confident_mistakes`: the most confident mistake per (true, predicted) pair.
 - :func:`plot_training_curves`: a run's ``history.csv``.
 
-``python -m fer_keras.explain RUN_DIR --method gradcam`` writes the PNGs of a run directory into
-``RUN_DIR/explain/`` (faces from PublicTest, one per emotion; ``--images`` for your own PNGs).
+``fer-keras explain MODEL --method gradcam`` (or ``python -m fer_keras.explain``; ``MODEL`` or
+``--model MODEL``: a run directory, a ``.keras`` file or a packaged name, default ``cpu_fast``)
+writes its PNGs into ``--out``, by default ``explain/`` in the run directory (in a ``.keras``
+file's folder; in the current folder for a packaged model, which is never written into). Faces come
+from PublicTest, one per emotion, equalised as in training; ``--images`` explains your own PNGs
+instead. Maps cover the whole 48x48 face and explain the class the run predicts with its own
+test-time views (``--tta``, default the run's, ten crops for ``cpu_fast``): a network trained on
+40-px crops is explained through the mean score of its views, each view's evidence at its place in
+the face. A network trained in mixed precision is explained in float32 (the same weights;
+bfloat16 would round the gradients to 8 bits).
 
 Example:
     >>> maps = grad_cam(model, faces)                  # (n, 48, 48), 1 = most important pixel
@@ -31,19 +39,19 @@ Reference:
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import cv2
 import keras
 import numpy as np
 
-from fer_keras import CLASS_NAMES, USAGES, VAL_SPLIT
+from fer_keras import IMAGE_SIZE, USAGES, VAL_SPLIT, cli
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
-from fer_keras.evaluation.evaluate import Run, load_run
 from fer_keras.evaluation.metrics import save_figure
-from fer_keras.explain.graph import as_input, conv_layers, resolve_layer, score_model
+from fer_keras.evaluation.run_dir import DEFAULT_MODEL, Run, load_run
+from fer_keras.evaluation.tta import TTA_MODES
+from fer_keras.explain.graph import conv_layers, resolve_layer, score_model
 from fer_keras.explain.methods import (
     confident_mistakes,
     filter_on_face,
@@ -58,7 +66,7 @@ from fer_keras.explain.plots import (
     plot_mistakes,
     plot_training_curves,
 )
-from fer_keras.models import heads
+from fer_keras.models.saving import float32_model
 
 __all__ = ["conv_layers", "resolve_layer", "score_model", "saliency", "smoothgrad", "grad_cam",
            "filter_patterns", "filter_on_face", "confident_mistakes", "run_model",
@@ -69,32 +77,27 @@ def run_model(run: Run) -> keras.Model:
     """The differentiable model behind a run's scores: its network, or network → feature head.
 
     A frozen-feature L2-SVM run (``head.keras``) is explained through its own head on the network's
-    features. An SVC is not differentiable, so an ``svc`` run is explained through the network's
-    softmax layer, the one its features were trained with.
+    features (:meth:`~fer_keras.evaluation.run_dir.Run.joined_model`). An SVC is not
+    differentiable, so an ``svc`` run is explained through the network's softmax layer, the one
+    its features were trained with. The model computes in float32
+    (:func:`~fer_keras.models.saving.float32_model`), whatever policy it was trained under.
     """
-    if run.feature_head is None:
-        return run.model
-    features = run.model.get_layer(run.config.get("feature_layer", heads.FEATURE_LAYER)).output
-    return keras.Model(run.model.inputs, run.feature_head(features),
-                       name=f"{run.model.name}_{run.feature_head.name}")
+    return float32_model(run.joined_model())
 
 
 METHODS = ("saliency", "smoothgrad", "gradcam", "filters", "mistakes")
 _MAPS = {"saliency": saliency, "smoothgrad": smoothgrad, "gradcam": grad_cam}
 
 
-class _UsageError(Exception):
-    """A problem with the command line's inputs, reported in one line with exit status 2."""
-
-
-def _read_pngs(paths, size) -> np.ndarray:
+def _read_pngs(paths) -> np.ndarray:
+    """Grey faces of any size, resized to the whole-face side, as the dataset's faces."""
     images = []
     for path in paths:
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if image is None:
-            raise _UsageError(f"{path}: not a readable image")
-        if image.shape != size:
-            image = cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA)
+            raise ValueError(f"{path}: not a readable image")
+        if image.shape != (IMAGE_SIZE, IMAGE_SIZE):
+            image = cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA)
         images.append(image)
     return np.stack(images)
 
@@ -108,51 +111,43 @@ def _one_per_class(labels: np.ndarray, n: int) -> np.ndarray:
 
 
 def _split(run: Run, args) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        dataset = data.load_dataset(args.data or run.config.get("data"))
-    except (OSError, ValueError) as err:
-        raise _UsageError(f"cannot read the data: {err}") from None
+    path = args.data or run.data_path()
+    dataset = data.load_dataset(path)
     if args.split not in dataset:
-        raise _UsageError(f"the data has no {args.split} rows; its splits: {', '.join(dataset)}")
+        raise ValueError(f"{path or data.default_data_path()}: the data has no {args.split} rows; "
+                         f"its splits: {', '.join(dataset)}")
     return dataset[args.split]
 
 
-def _explain(args) -> list[Path]:
-    try:
-        run = load_run(args.run_dir)
-    except (FileNotFoundError, ValueError) as err:
-        raise _UsageError(str(err)) from None
+def _explain(args, model_name: str) -> list[Path]:
+    run = load_run(model_name)
     model = run_model(run)
     layer = None
     if args.method in ("gradcam", "filters"):
-        try:
-            layer = resolve_layer(model, args.layer)
-        except ValueError as err:
-            raise _UsageError(str(err)) from None
-    out = Path(args.out) if args.out else run.run_dir / "explain"
-    equalize = run.config.get("equalize")
-    size = tuple(model.inputs[0].shape[1:3])
+        layer = resolve_layer(model, args.layer)
+    out = Path(args.out) if args.out else run.output_dir() / "explain"
+    keras.utils.set_random_seed(args.seed)
+    mode, names = run.tta_mode(args.tta), run.class_names
     if args.images:
-        images, labels, source = _read_pngs(args.images, size), None, "images"
+        images, labels, source = _read_pngs(args.images), None, "images"
     else:
         images, labels = _split(run, args)
-        source = args.split
+        labels, source = run.labels(labels), args.split
 
     if args.method == "mistakes":
-        if labels is None:
-            raise _UsageError("--method mistakes needs labelled images: use --split, not --images")
-        mistakes = confident_mistakes(run.scores(images), labels)
-        title = (f"{run.run_dir.name}, {source}: most confident mistakes "
+        mistakes = confident_mistakes(run.scores(images, tta=mode), labels)
+        title = (f"{run.run_dir.name}, {source}, TTA {mode}: most confident mistakes "
                  "(Δ: score of predicted − score of true)")
-        return [save_figure(plot_mistakes(images, mistakes, title=title),
+        return [save_figure(plot_mistakes(images, mistakes, names, title=title),
                             out / f"mistakes_{source}.png")]
 
     if labels is not None:
-        pick = _one_per_class(labels, args.n or len(CLASS_NAMES))
+        pick = _one_per_class(labels, args.n or len(names))
         images, labels = images[pick], labels[pick]
     else:
         images = images[:args.n] if args.n else images
-    seen = pipeline.equalize_images(images, equalize)
+    # the whole faces, equalised as in training; the network takes its own views of them
+    seen = pipeline.equalize_images(images, run.config.get("equalize"))
     if args.method == "filters":
         stem = f"filters_{layer.replace('/', '-')}"
         count = args.n or 16
@@ -166,45 +161,45 @@ def _explain(args) -> list[Path]:
     options = {"seed": args.seed} if args.method == "smoothgrad" else {}
     if layer is not None:
         options["layer"] = layer
-    maps = _MAPS[args.method](model, seen, **options)
-    predicted = model.predict(as_input(seen, model), verbose=0).argmax(axis=1)
-    names = ([Path(p).stem for p in args.images] if labels is None
-             else [CLASS_NAMES[c] for c in labels])
-    titles = [f"{name} → {CLASS_NAMES[p]}" for name, p in zip(names, predicted)]
+    # the class the run predicts (with its SVC or feature head and views) is the one explained
+    predicted = run.scores(images, tta=mode).argmax(axis=1)
+    maps = _MAPS[args.method](model, seen, predicted, tta=mode, **options)
+    shown = ([Path(p).stem for p in args.images] if labels is None
+             else [names[c] for c in labels])
+    titles = [f"{name} → {names[p]}" for name, p in zip(shown, predicted)]
     fig = plot_explanations(seen, {f"{args.method} ({layer})" if layer else args.method: maps},
                             titles)
-    fig.suptitle(f"{run.run_dir.name}: {source} (label → predicted)", fontsize=9)
+    fig.suptitle(f"{run.run_dir.name}: {source}, TTA {mode} (label → predicted)", fontsize=9)
     return [save_figure(fig, out / f"{args.method}_{source}.png")]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fer_keras.explain",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("run_dir", help="a run directory (models/<model>_<head>_<timestamp>)")
+    p = cli.parser("explain", __doc__.split("\n")[0])
+    cli.add_model(p, default=DEFAULT_MODEL)
     p.add_argument("--method", required=True, choices=METHODS, help="what to draw")
     p.add_argument("--images", nargs="+", metavar="PNG",
-                   help="explain these images (grey, resized to the model's input) instead of a "
-                        "split")
+                   help="explain these images (grey, any size) instead of a split")
     p.add_argument("--split", default=VAL_SPLIT, choices=USAGES,
                    help=f"split to draw faces and mistakes from (default {VAL_SPLIT})")
-    p.add_argument("--data", help="FER2013 CSV or PNG tree (default: the run's own data)")
+    cli.add_data(p, "the run's own; for a packaged model dataset/fer2013.csv if present, else "
+                 "the embedded sample")
     p.add_argument("--layer", help="gradcam/filters: layer name or path such as "
                                    "vgg16/block5_conv3 (default: the last conv layer)")
     p.add_argument("--n", type=int, help="faces to explain (default 7, one per emotion) or "
                                          "filters to draw (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="seeds SmoothGrad and filter noise (0)")
-    p.add_argument("--out", help="folder for the PNGs (default RUN_DIR/explain)")
+    cli.add_tta(p, TTA_MODES, "the explained scores (maps and mistakes)")
+    cli.add_seed(p)  # SmoothGrad's and the filter patterns' noise
+    cli.add_out(p, "the PNGs", shown_default="RUN/explain, a .keras file's folder/explain, or "
+                "./explain for a packaged model")
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        written = _explain(args)
-    except _UsageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    for path in written:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    model = cli.model_argument(args, parser)
+    if args.method == "mistakes" and args.images:
+        parser.error("--method mistakes needs labelled images: use --split, not --images")
+    for path in _explain(args, model):
         print(path)
     return 0
-

@@ -1,20 +1,26 @@
 """Export a trained model to SavedModel, TFLite or ONNX, checked against the Keras model.
 
-``python -m fer_keras.export models/shallow_cnn_softmax_X --format tflite [--quantize int8]``
-writes ``best.tflite`` (or ``best_saved_model/``, ``best.onnx``; ``_int8`` before the suffix when
-quantised) into the run directory, a ``<export>.json`` beside it saying what the exported graph
-expects, and checks parity on the PublicTest faces of the data (the embedded real sample by
-default): float exports must give the same predictions as Keras with every score within
-:data:`TOLERANCE`; an int8 export reports its accuracy change instead, as quantisation changes
-scores by design.
+``fer-keras export MODEL --format tflite [--quantize int8] [--out DIR]`` (or ``python -m
+fer_keras.export``; ``MODEL`` or ``--model MODEL``: a run directory, a ``.keras`` file or a
+packaged name, default ``cpu_fast``) writes ``model.tflite`` (``model_int8.tflite`` when quantised;
+``saved_model/``, ``model.onnx`` for the other formats) into ``--out`` (default: the run
+directory, a ``.keras`` file's folder, or the current folder for a packaged model, which is never
+written into), a ``<export>.json`` beside it saying what the exported graph expects, and checks
+parity on the PublicTest faces of the data (the embedded real sample by default): float exports
+must give the same predictions as Keras with every score within :data:`TOLERANCE`; an int8 export
+reports its accuracy change instead, as quantisation changes scores by design.
 
 The exported graph is the network with its head (softmax, end-to-end L2-SVM, or a frozen-feature
 L2-SVM head joined on), taking float32 ``(n, 48, 48, 1)`` raw 0–255 grey faces (a network trained
-on crops gets its test-time views cut and averaged inside the graph, ``--tta``); histogram
-equalisation, when the run used it, stays outside the graph and is named in the JSON. An SVC head
-is scikit-learn, not a graph: such a run is refused (export ``RUN/best.keras``, the network alone).
-ONNX goes through ``tf2onnx`` and is checked with ``onnxruntime`` (``pip install tf2onnx
-onnxruntime``).
+on crops gets its test-time views cut and averaged inside the graph, ``--tta``, by default the
+model's own); histogram equalisation, when the run used it, stays outside the graph and is named
+in the JSON. The graph computes in float32 whatever policy the network trained under: a
+``mixed_bfloat16`` network (``cpu_fast``) is rebuilt in float32 with the same weights
+(:func:`~fer_keras.models.saving.float32_model`), since neither TFLite's builtin kernels nor ONNX
+Runtime run bfloat16; the report also says how far its float32 scores are from its bfloat16
+ones. An SVC head is scikit-learn, not a graph: such a run is refused (export the network's
+``best.keras`` alone). ONNX goes through ``tf2onnx`` and is checked with ``onnxruntime``
+(``pip install tf2onnx onnxruntime``).
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -30,60 +35,60 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fer_keras import CLASS_NAMES, VAL_SPLIT, _io
+from fer_keras import IMAGE_SIZE, VAL_SPLIT, _io, cli
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
-from fer_keras.evaluation.evaluate import load_run
+from fer_keras.evaluation.run_dir import DEFAULT_MODEL, Run, load_run
 from fer_keras.evaluation.tta import TTA_MODES, view_model
-from fer_keras.models import heads
-from fer_keras.models.saving import load_model_file
+from fer_keras.models.saving import compute_dtype, float32_model
 
 FORMATS = ("saved_model", "tflite", "onnx")
 QUANTIZE = ("int8",)
 #: Largest absolute score difference a float export may show against the Keras model.
 TOLERANCE = 1e-4
-_SUFFIX = {"saved_model": "_saved_model", "tflite": ".tflite", "onnx": ".onnx"}
+#: The name of each export inside ``--out`` (``model_int8.tflite`` when quantised).
+FILE_NAMES = {"saved_model": "saved_model", "tflite": "model.tflite", "onnx": "model.onnx"}
 
 
-def load_graph_model(source: str | os.PathLike, tta: str | None = None
-                     ) -> tuple[keras.Model, dict, Path]:
-    """``(Keras model to export, run config, base path)`` of a run directory or ``.keras`` file.
+def export_name(format: str, quantize: str | None = None) -> str:
+    """The file (folder for ``saved_model``) an export is written as inside ``--out``."""
+    name = FILE_NAMES[format]
+    if not quantize:
+        return name
+    stem, dot, suffix = name.partition(".")
+    return f"{stem}_{quantize}{dot}{suffix}"
 
-    A frozen-feature L2-SVM run is joined into one model (network features → head). The model
-    takes whole 48x48 faces: a network trained on crops gets the views of ``tta`` (default: the
-    run's own ``"tta"``) cut and averaged inside the graph
-    (``fer_keras.evaluation.tta.view_model``).
+
+def load_graph_model(source=None, tta: str | None = None) -> tuple[keras.Model, dict, Run]:
+    """``(Keras model to export, run config, Run)`` of a run directory, ``.keras`` file or packaged
+    name (:func:`~fer_keras.evaluation.run_dir.load_run`).
+
+    A frozen-feature L2-SVM run is joined into one model (network features → head), computing in
+    float32 (:func:`~fer_keras.models.saving.float32_model`). The model takes whole 48x48 faces:
+    a network trained on crops gets the views of ``tta`` (default: the run's own ``"tta"``) cut
+    and averaged inside the graph (``fer_keras.evaluation.tta.view_model``).
+
+    Raises:
+        ValueError: an SVC run; the one-line message names the run and its network file.
     """
-    model, config, base = _load_graph_model(Path(source))
-    mode = tta or config.get("tta") or "none"
-    return view_model(model, mode), {**config, "tta": mode}, base
-
-
-def _load_graph_model(source: Path) -> tuple[keras.Model, dict, Path]:
-    if source.is_dir():
-        run = load_run(source)
-        if run.svc is not None:
-            raise ValueError(f"{source} has an SVC head (scikit-learn), which no graph format "
-                             f"holds; export its network alone: {source / 'best.keras'}")
-        model = run.model
-        if run.feature_head is not None:
-            layer = model.get_layer(run.config.get("feature_layer", heads.FEATURE_LAYER))
-            model = keras.Model(model.input, run.feature_head(layer.output), name="network_head")
-        return model, run.config, source / "best.keras"
-    if source.is_file():
-        beside = source.with_name("config.json")
-        config = _io.read_json(beside) if beside.is_file() else {}
-        return load_model_file(source), config, source
-    raise FileNotFoundError(f"No model at {source}: pass a run directory or a .keras file.")
+    run = load_run(source)
+    if run.svc is not None:
+        raise ValueError(f"{run.run_dir}: cannot be exported: its SVC head is scikit-learn, which "
+                         f"no graph format holds; export its network alone: {run.network_file}")
+    mode = run.tta_mode(tta)
+    return view_model(float32_model(run.joined_model()), mode), {**run.config, "tta": mode}, run
 
 
 def export_model(source, format: str, out=None, *, quantize: str | None = None,
                  data_path=None, tolerance: float = TOLERANCE, tta: str | None = None) -> dict:
-    """Export ``source`` (run directory or ``.keras`` file) and check it against Keras.
+    """Export ``source`` (run directory, ``.keras`` file or packaged name) and check it.
 
     Args:
         format: one of :data:`FORMATS`.
-        out: the file (folder for ``saved_model``) to write; default beside the ``.keras`` file.
+        out: the folder to write into (default: the run's
+            :meth:`~fer_keras.evaluation.run_dir.Run.output_dir`, never the installed package);
+            the export is named by :func:`export_name` (``model.tflite``, ``model_int8.tflite``,
+            ``model.onnx``, ``saved_model/``).
         quantize: ``"int8"`` (``tflite`` only): full-integer weights and activations, calibrated
             on Training faces, float input and output kept.
         data_path: data whose PublicTest faces check parity (default: the embedded sample).
@@ -92,43 +97,56 @@ def export_model(source, format: str, out=None, *, quantize: str | None = None,
             :func:`load_graph_model`).
 
     Returns:
-        The report also written to ``<out>.json``: format, paths, expected input, preprocessing,
-        class names and ``parity`` (see :func:`parity`).
+        The report also written to ``<export>.json`` beside the export: format, paths, expected
+        input, preprocessing, class names, ``parity`` (see :func:`parity`) and, for a network
+        trained in mixed precision (``trained_dtype``), ``float32_rebuild``: the agreement of
+        the exported float32 graph with the network in its own dtype.
+
+    Example:
+        >>> export_model("cpu_fast", "tflite", "exports")["path"]  # doctest: +SKIP
+        'exports/model.tflite'
     """
     if format not in FORMATS:
         raise ValueError(f"Unknown format {format!r}. Accepted values: {', '.join(FORMATS)}.")
     if quantize not in (None, *QUANTIZE) or (quantize and format != "tflite"):
         raise ValueError(f"quantize={quantize!r} is not available for {format}; int8 is for "
                          "tflite.")
-    model, config, base = load_graph_model(source, tta)
+    model, config, run = load_graph_model(source, tta)
     equalize = config.get("equalize")
     dataset = data.load_dataset(data_path or data.sample_path())
     if VAL_SPLIT not in dataset:
-        raise ValueError(f"The parity check needs {VAL_SPLIT} faces; the data has only "
-                         f"{', '.join(dataset)}.")
-    faces, labels = dataset[VAL_SPLIT]
+        raise ValueError(f"{data_path}: the parity check needs {VAL_SPLIT} faces; the data has "
+                         f"only {', '.join(dataset)}.")
+    faces, labels = dataset[VAL_SPLIT][0], run.labels(dataset[VAL_SPLIT][1])
     x = _inputs(faces, equalize)
     reference = model.predict_on_batch(x)  # also builds the model, as the ONNX exporter requires
-    name = base.stem + ("_int8" if quantize else "") + _SUFFIX[format]
-    out = Path(out) if out else base.with_name(name)
+    trained_dtype = compute_dtype(run.model)
+    rebuild = None
+    if trained_dtype != "float32":
+        own = view_model(run.joined_model(), config["tta"]).predict_on_batch(x)
+        rebuild = {key: value for key, value in parity(own, reference, labels, None).items()
+                   if key in ("max_abs_diff", "agreement", "accuracy_keras", "accuracy_export")}
+    out = Path(out if out else run.output_dir()) / export_name(format, quantize)
     if format == "saved_model":
         _save_dir(out, lambda tmp: model.export(tmp, format="tf_saved_model", verbose=False))
-        run = _saved_model_runner(out)
+        runner = _saved_model_runner(out)
     elif format == "tflite":
         calibration = _inputs(data.train_split(dataset)[0][:200], equalize) if quantize else None
         with _io.atomic_path(out) as tmp:
             tmp.write_bytes(_tflite_bytes(model, calibration))
-        run = _tflite_runner(out)
+        runner = _tflite_runner(out)
     else:
         _require_onnx()
         with _io.atomic_path(out) as tmp:
             model.export(tmp, format="onnx", verbose=False)
-        run = _onnx_runner(out)
-    report = {"format": format, "quantize": quantize, "path": str(out), "source": str(source),
-              "input": "float32 (n, 48, 48, 1): raw 0-255 grey faces",
+        runner = _onnx_runner(out)
+    report = {"format": format, "quantize": quantize, "path": str(out),
+              "source": str(run.run_dir if source is None else source),
+              "input": f"float32 (n, {IMAGE_SIZE}, {IMAGE_SIZE}, 1): raw 0-255 grey faces",
               "equalize": equalize, "tta": config["tta"], "head": config.get("head"),
-              "class_names": list(CLASS_NAMES),
-              "parity": parity(reference, run(x), labels, None if quantize else tolerance)}
+              "class_names": list(run.class_names), "trained_dtype": trained_dtype,
+              "float32_rebuild": rebuild,
+              "parity": parity(reference, runner(x), labels, None if quantize else tolerance)}
     _io.write_json(Path(f"{out}.json"), report)
     return report
 
@@ -213,8 +231,8 @@ def _tflite_runner(path):
 
 def _require_onnx():
     missing = [m for m in ("tf2onnx", "onnxruntime") if not _importable(m)]
-    if missing:
-        raise ImportError(f"ONNX export needs {' and '.join(missing)}: pip install "
+    if missing:  # a RuntimeError: the one error line of the command, not a traceback
+        raise RuntimeError(f"ONNX export needs {' and '.join(missing)}: pip install "
                           f"{' '.join(missing)}")
 
 
@@ -235,43 +253,46 @@ def _onnx_runner(path):
 
 
 def format_report(report: dict) -> str:
-    """Two lines: where the export went, and its parity with Keras."""
+    """Two lines: where the export went, and its parity with Keras (a third for a float32
+    rebuild: how far it is from the network in its trained dtype)."""
     p = report["parity"]
     verdict = {True: "PASSED", False: "FAILED", None: "reported"}[p["passed"]]
     tol = f" (tolerance {p['tolerance']:g})" if p["tolerance"] is not None else ""
-    return (f"wrote {report['path']} ({report['format']}"
-            f"{', ' + report['quantize'] if report['quantize'] else ''})\n"
-            f"parity {verdict} on {p['n']} {p['split']} faces: max |score diff| "
-            f"{p['max_abs_diff']:.2e}{tol}, same prediction {p['agreement']:.1%}, accuracy "
-            f"{p['accuracy_keras']:.4f} → {p['accuracy_export']:.4f} "
-            f"({p['accuracy_change']:+.4f})")
+    lines = (f"wrote {report['path']} ({report['format']}"
+             f"{', ' + report['quantize'] if report['quantize'] else ''})\n"
+             f"parity {verdict} on {p['n']} {p['split']} faces: max |score diff| "
+             f"{p['max_abs_diff']:.2e}{tol}, same prediction {p['agreement']:.1%}, accuracy "
+             f"{p['accuracy_keras']:.4f} → {p['accuracy_export']:.4f} "
+             f"({p['accuracy_change']:+.4f})")
+    rebuild = report.get("float32_rebuild")
+    if rebuild:
+        lines += (f"\nfloat32 graph of a {report['trained_dtype']} network: same prediction "
+                  f"{rebuild['agreement']:.1%}, max |score diff| {rebuild['max_abs_diff']:.2e}, "
+                  f"accuracy {rebuild['accuracy_keras']:.4f} in {report['trained_dtype']}, "
+                  f"{rebuild['accuracy_export']:.4f} in float32")
+    return lines
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fer_keras.export",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("source", metavar="RUN_OR_FILE", help="a run directory or a .keras file")
+    p = cli.parser("export", __doc__.split("\n")[0])
+    cli.add_model(p, default=DEFAULT_MODEL)
     p.add_argument("--format", required=True, choices=FORMATS, help="export format")
     p.add_argument("--quantize", choices=QUANTIZE, help="int8 quantisation (tflite)")
-    p.add_argument("--out", help="file (folder for saved_model) to write (default: beside the "
-                                 ".keras file)")
-    p.add_argument("--data", help="FER2013 CSV or PNG tree whose PublicTest faces check parity "
-                                  "(default: the embedded sample)")
+    cli.add_out(p, "the export (model.tflite, model_int8.tflite, model.onnx or saved_model/) and "
+                "its .json", shown_default="the run directory, or the current folder for a "
+                "packaged model")
+    cli.add_data(p, "the embedded sample; its PublicTest faces check parity")
     p.add_argument("--tolerance", type=float, default=TOLERANCE,
                    help=f"largest score difference of a float export (default {TOLERANCE:g})")
-    p.add_argument("--tta", choices=TTA_MODES, help="test-time views averaged inside the graph "
-                   "(default: the run's own)")
+    cli.add_tta(p, TTA_MODES, "the exported graph's scores")
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        report = export_model(args.source, args.format, args.out, quantize=args.quantize,
-                              data_path=args.data, tolerance=args.tolerance, tta=args.tta)
-    except (OSError, ValueError, ImportError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    report = export_model(cli.model_argument(args, parser), args.format, args.out,
+                          quantize=args.quantize, data_path=args.data, tolerance=args.tolerance,
+                          tta=args.tta)
     print(format_report(report))
     return 1 if report["parity"]["passed"] is False else 0
-

@@ -3,7 +3,9 @@
 Every image becomes uint8 grey or BGR first (:func:`read_image`, :func:`to_uint8`), whatever its
 file format, bit depth or channels, so the detectors and the crops only ever see 8-bit pixels.
 Detectors return boxes ``(x, y, w, h)`` in the coordinates of the image they were given; an image
-larger than ``max_side`` is searched on a downscaled copy and the boxes are scaled back.
+larger than ``max_side`` is searched on a downscaled copy and the boxes are scaled back. The
+smallest face searched is ``min_size`` pixels or ``min_fraction`` of the image's shorter side,
+whichever is larger: a detector's pyramid costs most at its smallest faces.
 
 - :class:`HaarFaceDetector`: OpenCV's frontal-face Haar cascade, each face confirmed by a second
   cascade; both ship inside the OpenCV wheel (``cv2.data.haarcascades``), so nothing is
@@ -17,13 +19,13 @@ larger than ``max_side`` is searched on a downscaled copy and the boxes are scal
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
-from matplotlib.figure import Figure
 
-from fer_keras import CLASS_NAMES, IMAGE_SIZE
+from fer_keras import IMAGE_SIZE
 from fer_keras.inference.images import (  # noqa: F401
     COLORS,
     IMAGE_EXTENSIONS,
@@ -31,6 +33,8 @@ from fer_keras.inference.images import (  # noqa: F401
     ImageError,
     _channels,
     _check_order,
+    draw_faces,
+    plot_faces,
     read_image,
     to_bgr,
     to_grey,
@@ -42,23 +46,36 @@ class FaceDetector:
     """Base class: search a downscaled copy of large images, return boxes in full-size pixels.
 
     Subclasses implement ``_detect(image, min_size)`` on a uint8 grey or BGR image and return
-    ``(boxes (n, 4) as x, y, w, h, scores (n,))``.
+    ``(boxes (n, 4) as x, y, w, h, scores (n,))``; those whose one instance may run in several
+    threads at once set ``thread_safe = True``.
 
     Args:
         min_size: smallest face side, in pixels of the original image.
+        min_fraction: smallest face side as a fraction of the image's shorter side, when that is
+            more than ``min_size`` (0: ``min_size`` alone).
         max_side: images whose longer side exceeds this are searched at this size.
     """
 
-    def __init__(self, *, min_size: int = 30, max_side: int = 1280):
+    thread_safe = False
+
+    def __init__(self, *, min_size: int = 30, min_fraction: float = 0.0, max_side: int = 1280):
+        if not 0 <= min_fraction < 1:
+            raise ValueError(f"min_fraction must be in [0, 1). Received: {min_fraction}")
         self.min_size, self.max_side = int(min_size), int(max_side)
+        self.min_fraction = float(min_fraction)
+
+    def min_face(self, shape) -> int:
+        """The smallest face side searched in an image of ``shape``, in its pixels."""
+        return max(self.min_size, round(self.min_fraction * min(shape[:2])))
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boxes ``(n, 4)`` int ``x, y, w, h`` and detection scores ``(n,)`` of the faces."""
+        min_face = self.min_face(image.shape)
         scale = min(1.0, self.max_side / max(image.shape[:2]))
         if scale < 1.0:
             size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        boxes, scores = self._detect(image, max(1, round(self.min_size * scale)))
+        boxes, scores = self._detect(image, max(1, round(min_face * scale)))
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         return np.rint(boxes / scale).astype(np.int64), np.asarray(scores, np.float32).reshape(-1)
 
@@ -84,22 +101,45 @@ class HaarFaceDetector(FaceDetector):
         check_cascade: the confirming cascade (a name or path as ``cascade``); ``None`` keeps
             every face of the first cascade.
         min_check_hits: raw windows of ``check_cascade`` needed to keep a face.
-        min_size, max_side: see :class:`FaceDetector`.
+        min_size, min_fraction, max_side: see :class:`FaceDetector`.
+
+    One detector may run in several threads at once: each thread loads its own cascades, as
+    OpenCV does not document a ``CascadeClassifier`` as safe to share.
     """
+
+    thread_safe = True
 
     def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", *,
                  scale_factor: float = 1.2, min_neighbors: int = 2,
                  check_cascade: str | None = "haarcascade_frontalface_alt.xml",
-                 min_check_hits: int = 8, min_size: int = 30, max_side: int = 1280):
-        super().__init__(min_size=min_size, max_side=max_side)
+                 min_check_hits: int = 8, min_size: int = 30, min_fraction: float = 0.0,
+                 max_side: int = 1280):
+        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side)
         if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
             raise RuntimeError(f"OpenCV {cv2.__version__} has no Haar cascades (OpenCV 5 dropped "
                                "them): install 'opencv-python-headless<5', or pass a YuNet .onnx "
                                "face model as the detector.")
-        self.classifier = _load_cascade(cascade)
-        self.checker = _load_cascade(check_cascade) if check_cascade else None
+        self.cascade, self.check_cascade = cascade, check_cascade
+        self._local = threading.local()
+        self._cascades()  # a missing cascade fails here, not in the first image's thread
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
         self.min_check_hits = min_check_hits
+
+    def _cascades(self) -> tuple:
+        """This thread's ``(classifier, checker)``."""
+        local = self._local
+        if not hasattr(local, "cascades"):
+            local.cascades = (_load_cascade(self.cascade), _load_cascade(self.check_cascade)
+                              if self.check_cascade else None)
+        return local.cascades
+
+    @property
+    def classifier(self) -> cv2.CascadeClassifier:
+        return self._cascades()[0]
+
+    @property
+    def checker(self) -> cv2.CascadeClassifier | None:
+        return self._cascades()[1]
 
     def _detect(self, image, min_size):
         grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
@@ -151,8 +191,9 @@ class YuNetFaceDetector(FaceDetector):
     """
 
     def __init__(self, model: str | os.PathLike, *, score_threshold: float = 0.7,
-                 nms_threshold: float = 0.3, min_size: int = 30, max_side: int = 1280):
-        super().__init__(min_size=min_size, max_side=max_side)
+                 nms_threshold: float = 0.3, min_size: int = 30, min_fraction: float = 0.0,
+                 max_side: int = 1280):
+        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side)
         if not Path(model).is_file():
             raise FileNotFoundError(f"No face detector model at {model}.")
         try:
@@ -184,8 +225,8 @@ class SSDFaceDetector(FaceDetector):
 
     def __init__(self, model: str | os.PathLike, config: str | os.PathLike = "", *,
                  input_size: int = 300, mean=(104.0, 177.0, 123.0), score_threshold: float = 0.5,
-                 min_size: int = 30, max_side: int = 1280):
-        super().__init__(min_size=min_size, max_side=max_side)
+                 min_size: int = 30, min_fraction: float = 0.0, max_side: int = 1280):
+        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side)
         try:
             self.net = cv2.dnn.readNet(str(model), str(config))
         except cv2.error as e:
@@ -248,41 +289,3 @@ def crop_faces(grey: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1,
         patch = cv2.getRectSubPix(grey, (side, side), (x + w / 2 - 0.5, y + h / 2 - 0.5))
         crops[i] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
     return crops
-
-
-def draw_faces(image: np.ndarray, faces: list[dict], channel_order: str = "bgr") -> np.ndarray:
-    """A BGR copy of ``image`` with each face's box, emotion and probability drawn on it.
-
-    ``faces`` are the entries of ``EmotionRecognizer.detect``.
-    """
-    out = to_bgr(image, channel_order).copy()
-    unit = max(out.shape[:2]) / 640  # line widths and text grow with the picture
-    thickness = max(1, round(2 * unit))
-    for face in faces:
-        x, y, w, h = face["box"]
-        color = COLORS[CLASS_NAMES.index(face["emotion"])]
-        cv2.rectangle(out, (x, y), (x + w, y + h), color, thickness)
-        text = f"{face['emotion']} {face['probability']:.2f}"
-        scale = max(0.4, 0.6 * unit)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-        top = y - th - base - 2 * thickness if y - th - base - 2 * thickness >= 0 else y + h
-        cv2.rectangle(out, (x, top), (x + tw + 2 * thickness, top + th + base + 2 * thickness),
-                      color, cv2.FILLED)
-        cv2.putText(out, text, (x + thickness, top + th + thickness), cv2.FONT_HERSHEY_SIMPLEX,
-                    scale, (0, 0, 0) if sum(color) > 400 else (255, 255, 255), thickness,
-                    cv2.LINE_AA)
-    return out
-
-
-def plot_faces(image: np.ndarray, faces: list[dict], channel_order: str = "bgr",
-               title: str | None = None):
-    """A matplotlib Figure of :func:`draw_faces`, built without pyplot like
-    ``fer_keras.data.figures``."""
-    drawn = draw_faces(image, faces, channel_order)[..., ::-1]
-    fig = Figure(figsize=(6, 6 * drawn.shape[0] / drawn.shape[1]))
-    ax = fig.subplots()
-    ax.imshow(drawn)
-    ax.axis("off")
-    ax.set_title(title or f"{len(faces)} face{'s' * (len(faces) != 1)}")
-    fig.tight_layout()
-    return fig

@@ -1,7 +1,7 @@
-"""Reading images of any format, bit depth or channels as uint8 grey or BGR.
+"""Reading images of any format, bit depth or channels as uint8 grey or BGR; drawing the faces.
 
-The file formats and extensions fer_keras accepts, and the one error (:class:`ImageError`) every
-reader raises for a file that is not an image.
+The file formats and extensions fer_keras accepts, the one error (:class:`ImageError`) every
+reader raises for a file that is not an image, and the annotated copies (:func:`draw_faces`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ import os
 
 import cv2
 import numpy as np
+from matplotlib.figure import Figure
+
+from fer_keras import CLASS_NAMES
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm",
                     ".pgm", ".pbm")
@@ -23,12 +26,16 @@ class ImageError(ValueError):
     """An image that cannot be decoded or understood."""
 
 
-def read_image(path: str | os.PathLike) -> np.ndarray:
+def read_image(path: str | os.PathLike, grey: bool = False) -> np.ndarray:
     """Decode an image file into uint8 grey ``(h, w)`` or BGR ``(h, w, 3)``.
 
     16-bit images are scaled to 8 bits, an alpha channel is dropped and the EXIF orientation of
     photos is applied. Raises ``OSError`` when the file cannot be opened and :class:`ImageError`
     when it is empty, truncated or not an image.
+
+    Args:
+        grey: decode to grey whatever the file holds (a JPEG's luma is then read as is, without
+            converting its colours: faster when only the grey image is needed).
     """
     data = np.fromfile(path, np.uint8)  # unlike cv2.imread: non-ASCII paths, and OSError if absent
     if data.size == 0:
@@ -36,7 +43,8 @@ def read_image(path: str | os.PathLike) -> np.ndarray:
     # OpenCV decodes a truncated JPEG without complaint (grey below the cut), so it is caught here.
     if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:].tobytes():
         raise ImageError("truncated JPEG (no end-of-image marker)")
-    image = cv2.imdecode(data, cv2.IMREAD_ANYCOLOR | cv2.IMREAD_ANYDEPTH)
+    colour = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_ANYCOLOR
+    image = cv2.imdecode(data, colour | cv2.IMREAD_ANYDEPTH)
     if image is None:
         raise ImageError("not an image OpenCV can decode (unknown format or corrupt data)")
     return to_uint8(image)
@@ -98,3 +106,44 @@ def _check_order(channel_order: str) -> str:
     if channel_order not in ("bgr", "rgb"):
         raise ValueError(f"Unknown channel_order {channel_order!r}. Accepted values: bgr, rgb.")
     return channel_order
+
+
+def draw_faces(image: np.ndarray, faces: list[dict], channel_order: str = "bgr") -> np.ndarray:
+    """A BGR copy of ``image`` with each face's box, emotion and probability drawn on it.
+
+    ``faces`` are the entries of ``EmotionRecognizer.detect``; a face's ``track`` (video), when
+    it has one, prefixes its label (``#2 happy 0.81``).
+    """
+    out = to_bgr(image, channel_order).copy()
+    unit = max(out.shape[:2]) / 640  # line widths and text grow with the picture
+    thickness = max(1, round(2 * unit))
+    for face in faces:
+        x, y, w, h = face["box"]
+        color = COLORS[CLASS_NAMES.index(face["emotion"])]
+        cv2.rectangle(out, (x, y), (x + w, y + h), color, thickness)
+        text = f"{face['emotion']} {face['probability']:.2f}"
+        if face.get("track") is not None:
+            text = f"#{face['track']} {text}"
+        scale = max(0.4, 0.6 * unit)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        top = y - th - base - 2 * thickness if y - th - base - 2 * thickness >= 0 else y + h
+        cv2.rectangle(out, (x, top), (x + tw + 2 * thickness, top + th + base + 2 * thickness),
+                      color, cv2.FILLED)
+        cv2.putText(out, text, (x + thickness, top + th + thickness), cv2.FONT_HERSHEY_SIMPLEX,
+                    scale, (0, 0, 0) if sum(color) > 400 else (255, 255, 255), thickness,
+                    cv2.LINE_AA)
+    return out
+
+
+def plot_faces(image: np.ndarray, faces: list[dict], channel_order: str = "bgr",
+               title: str | None = None):
+    """A matplotlib Figure of :func:`draw_faces`, built without pyplot like
+    ``fer_keras.data.figures``."""
+    drawn = draw_faces(image, faces, channel_order)[..., ::-1]
+    fig = Figure(figsize=(6, 6 * drawn.shape[0] / drawn.shape[1]))
+    ax = fig.subplots()
+    ax.imshow(drawn)
+    ax.axis("off")
+    ax.set_title(title or f"{len(faces)} face{'s' * (len(faces) != 1)}")
+    fig.tight_layout()
+    return fig

@@ -1,11 +1,20 @@
-"""Faces in photos, folders, videos and a webcam → emotions, with a trained run or .keras file.
+"""Faces in photos, folders, videos and a webcam → emotions, with a trained or packaged model.
 
-``python -m fer_keras.predict photo.jpg holiday/ clip.mp4 --model models/shallow_cnn_softmax_X``
-prints one line per image (each face's box, emotion and probability), writes annotated copies and a
-per-frame CSV plus an annotated video for each video to ``--out``, and every result to ``--json``.
+``fer-keras predict photo.jpg holiday/ clip.mp4 --model models/shallow_cnn_softmax_X`` (or
+``python -m fer_keras.predict``; ``--model``: a run directory, a ``.keras`` file or a packaged
+name, default ``cpu_fast``; the paths are the positional arguments here, so the model is named
+with ``--model`` only) prints one line per image (each face's box, emotion and probability),
+writes annotated copies and a per-frame CSV plus an annotated video for each video into the
+folder ``--out``, and every result to the file ``--json``. ``--tta`` defaults to the model's own
+views (ten crops for ``cpu_fast``).
 A file that cannot be read gets an ``error:`` line and the others go on; the exit status is 1 when
 any file failed. An image without a face is a result (no faces), not an error. ``--webcam 0``
-analyses the first camera until ``--max-frames`` or Ctrl-C.
+analyses the first camera until ``--max-frames``, Ctrl-C or its end.
+
+In videos each face keeps a ``track`` id from frame to frame (a CSV column; ``--smooth`` averages
+each track's emotions); a file shows a progress bar, a camera a live status line. Ctrl-C stops
+between two photos or frames and keeps what was processed: a playable annotated video, its CSV
+and the JSON (exit status 130; for a camera, whose normal end it is, 0).
 
 The Python API is :class:`EmotionRecognizer` (``fer_keras.inference.recognizer``).
 """
@@ -13,8 +22,6 @@ The Python API is :class:`EmotionRecognizer` (``fer_keras.inference.recognizer``
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import sys
 from pathlib import Path
 from typing import Iterable
@@ -22,17 +29,26 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from fer_keras import CLASS_NAMES, _io
+from fer_keras import _io, cli
+from fer_keras.evaluation.run_dir import DEFAULT_MODEL
 from fer_keras.evaluation.tta import TTA_MODES
 from fer_keras.inference.faces import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, ImageError, draw_faces
 from fer_keras.inference.recognizer import (
+    MIN_FACE_FRACTION,
     EmotionRecognizer,
     ImageResult,
     default_model,
     describe_error,
 )
+from fer_keras.inference.video import (
+    VIDEO_CSV_COLUMNS,
+    analyse_video,
+    stop_on_sigint,
+    video_summary,
+)
 
-__all__ = ["EmotionRecognizer", "ImageResult", "default_model", "analyse_video", "main"]
+__all__ = ["EmotionRecognizer", "ImageResult", "default_model", "analyse_video",
+           "VIDEO_CSV_COLUMNS", "main"]
 
 
 def collect_inputs(paths: Iterable) -> list[tuple[Path, Path]]:
@@ -71,50 +87,15 @@ def write_image(path: Path, image: np.ndarray) -> Path:
     return path
 
 
-VIDEO_CSV_COLUMNS = ("frame", "time_s", "faces", "face", "x", "y", "w", "h", "emotion",
-                     "probability", *CLASS_NAMES)
-
-
-def analyse_video(recognizer: EmotionRecognizer, source, *, every: int = 1, out_video=None,
-                  out_csv=None, max_frames: int | None = None) -> list[dict]:
-    """Run :meth:`EmotionRecognizer.detect_video`, writing the per-frame CSV (one row per face; a
-    frame without faces gets one row with ``faces`` 0) and the annotated video; returns the frames.
-    """
-    frames, buffer = [], io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(VIDEO_CSV_COLUMNS)
-    for index, seconds, faces in recognizer.detect_video(source, every=every, out_video=out_video,
-                                                         max_frames=max_frames):
-        frames.append({"frame": index, "time_s": round(seconds, 3), "faces": faces})
-        for k, face in enumerate(faces or [None]):
-            row = [index, f"{seconds:.3f}", len(faces)]
-            if face is not None:
-                row += [k, *face["box"], face["emotion"], f"{face['probability']:.4f}",
-                        *(f"{face['emotions'][n]:.4f}" for n in CLASS_NAMES)]
-            writer.writerow(row + [""] * (len(VIDEO_CSV_COLUMNS) - len(row)))
-    if out_csv:
-        _io.write_text(out_csv, buffer.getvalue())
-    return frames
-
-
-def _video_summary(frames: list[dict], every: int) -> str:
-    emotions = [f["emotion"] for frame in frames for f in frame["faces"]]
-    with_faces = sum(bool(frame["faces"]) for frame in frames)
-    top = max(set(emotions), key=emotions.count) if emotions else "none"
-    return (f"{len(frames)} frames analysed (every {every}), {with_faces} with faces, "
-            f"most frequent emotion: {top}")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m fer_keras.predict",
-                                description=__doc__.split("\n")[0])
+    p = cli.parser("predict", __doc__.split("\n")[0])
     p.add_argument("paths", nargs="*", metavar="PATH", help="images, folders (searched "
                    "recursively) and videos")
-    p.add_argument("--model", help="run directory or .keras file (default: the cpu_fast model "
-                   "packaged with fer_keras)")
-    p.add_argument("--out", help="folder for annotated images, and per video an annotated .mp4 "
-                                 "and a per-frame .csv")
-    p.add_argument("--json", help="write every result to this JSON file")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"{cli.MODEL_HELP} (default: "
+                   f"{DEFAULT_MODEL}, packaged with fer_keras)")
+    cli.add_out(p, "annotated images, and per video an annotated .mp4 and a per-frame .csv",
+                shown_default="none written")
+    p.add_argument("--json", metavar="FILE", help="write every result to this JSON file")
     p.add_argument("--every", type=int, default=1, help="analyse every Nth video frame (1)")
     p.add_argument("--webcam", type=int, metavar="INDEX", help="also analyse this camera "
                    "(0: the first) until --max-frames or Ctrl-C")
@@ -125,10 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=0.1, help="fraction of the face box added on "
                    "each side before cropping (0.1)")
     p.add_argument("--min-face", type=int, default=30, help="smallest face side in pixels (30)")
+    p.add_argument("--min-face-fraction", type=float, default=MIN_FACE_FRACTION, metavar="F",
+                   help="smallest face side as a fraction of each image's shorter side, when "
+                   "more than --min-face; 0: --min-face alone, for crowds of small faces "
+                   f"({MIN_FACE_FRACTION})")
+    p.add_argument("--workers", type=int, help="threads reading and searching photos at once "
+                   "(default: one per CPU core)")
+    p.add_argument("--smooth", type=float, nargs="?", const=0.7, default=0.0, metavar="S",
+                   help="video: average each tracked face's emotions over its frames, keeping S "
+                   "of the past at every frame (--smooth alone: 0.7; default: 0, off)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="video: no "
+                   "progress bar (file) or live status line (camera) on stderr")
     p.add_argument("--batch-size", type=int, default=64, help="faces per model call (64)")
-    p.add_argument("--tta", choices=TTA_MODES, help="test-time views averaged per face "
-                   "(default: the model's own, from its config.json; tencrop for the packaged "
-                   "model)")
+    cli.add_tta(p, TTA_MODES, "each face's scores")
     return p
 
 
@@ -139,50 +129,70 @@ def main(argv=None) -> int:
         parser.error("give images, folders or videos, or --webcam INDEX")
     if args.every < 1:
         parser.error(f"--every must be at least 1. Received: {args.every}")
+    for flag, value in (("--smooth", args.smooth), ("--min-face-fraction", args.min_face_fraction)):
+        if not 0 <= value < 1:
+            parser.error(f"{flag} must be in [0, 1). Received: {value}")
     options = {"config": args.detector_config} if args.detector_config else {}
-    try:
-        recognizer = EmotionRecognizer(args.model, detector=args.detector, margin=args.margin,
-                                       min_face=args.min_face, batch_size=args.batch_size,
-                                       tta=args.tta, **options)
-    except (OSError, ValueError, RuntimeError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    recognizer = EmotionRecognizer(args.model, detector=args.detector, margin=args.margin,
+                                   min_face=args.min_face, batch_size=args.batch_size,
+                                   min_face_fraction=args.min_face_fraction, tta=args.tta,
+                                   workers=args.workers, **options)
     out = Path(args.out) if args.out else None
     inputs = collect_inputs(args.paths)
     images = {str(f): rel for f, rel in inputs if f.suffix.lower() not in VIDEO_EXTENSIONS}
     videos = [(str(f), rel) for f, rel in inputs if f.suffix.lower() in VIDEO_EXTENSIONS]
     if args.webcam is not None:
         videos.append((args.webcam, Path(f"webcam{args.webcam}")))
-    records, failed = [], False
-    for result in recognizer.iter_detect(images, keep_images=out is not None):
-        record = result.to_dict()
-        try:
-            if result.error is None and out is not None:
-                saved = write_image(out / images[result.source], draw_faces(result.image,
-                                                                            result.faces))
-                record["annotated"] = str(saved)
-        except (OSError, ImageError, cv2.error) as e:
-            result.error = record["error"] = f"cannot write the annotated image: " \
-                                             f"{describe_error(e)}"
-        failed |= _report(result.source, result.error, format_faces(result.faces))
-        records.append(record)
-    for source, rel in videos:
-        record = {"path": str(source), "frames": [], "error": None}
-        target = (out / rel).with_suffix("") if out is not None else None
-        if target is not None:
-            record.update(annotated=f"{target}.mp4", csv=f"{target}.csv")
-        try:
-            record["frames"] = analyse_video(
-                recognizer, source, every=args.every, max_frames=args.max_frames,
-                out_video=record.get("annotated"), out_csv=record.get("csv"))
-        except (OSError, ImageError, cv2.error) as e:
-            record["error"] = describe_error(e)
-            record.pop("annotated", None), record.pop("csv", None)
-        failed |= _report(source, record["error"], _video_summary(record["frames"], args.every))
-        records.append(record)
+    records, failed, interrupted = [], False, False
+    # Ctrl-C ends the work between two photos or frames, and what was done is kept and written.
+    with stop_on_sigint() as stop:
+        for result in recognizer.iter_detect(images, keep_images=out is not None):
+            failed |= _photo(result, out, images, records)
+            if stop.is_set():
+                interrupted = True
+                break
+        for source, rel in videos:
+            if stop.is_set():
+                break
+            record = {"path": str(source), "frames": [], "error": None}
+            target = (out / rel).with_suffix("") if out is not None else None
+            if target is not None:
+                record.update(annotated=f"{target}.mp4", csv=f"{target}.csv")
+            try:
+                record["frames"] = analyse_video(
+                    recognizer, source, every=args.every, max_frames=args.max_frames,
+                    out_video=record.get("annotated"), out_csv=record.get("csv"),
+                    smooth=args.smooth, progress=args.progress, stop=stop)
+            except (OSError, ImageError, cv2.error) as e:
+                record["error"] = describe_error(e)
+                record.pop("annotated", None), record.pop("csv", None)
+            text = video_summary(record["frames"], args.every)
+            if stop.is_set() and record["error"] is None:
+                record["stopped"] = True
+                text += ", stopped by Ctrl-C"
+                interrupted |= not isinstance(source, int)  # Ctrl-C is how a camera ends
+            failed |= _report(source, record["error"], text)
+            records.append(record)
     if args.json:
         _io.write_json(args.json, {"model": str(args.model), "results": records})
+    if interrupted:
+        print("interrupted: what was processed is written", file=sys.stderr, flush=True)
+        return 130
     return 1 if failed else 0
+
+
+def _photo(result: ImageResult, out: Path | None, images: dict, records: list) -> bool:
+    """Report one photo's result, writing its annotated copy; whether it failed."""
+    record = result.to_dict()
+    try:
+        if result.error is None and out is not None:
+            saved = write_image(out / images[result.source], draw_faces(result.image,
+                                                                        result.faces))
+            record["annotated"] = str(saved)
+    except (OSError, ImageError, cv2.error) as e:
+        result.error = record["error"] = f"cannot write the annotated image: {describe_error(e)}"
+    records.append(record)
+    return _report(result.source, result.error, format_faces(result.faces))
 
 
 def _report(source, error, text) -> bool:

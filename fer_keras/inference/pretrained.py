@@ -1,9 +1,16 @@
-"""The model that ships inside the package, so ``EmotionRecognizer()`` works offline.
+"""The models that ship inside the package, so ``EmotionRecognizer()`` works offline.
 
 ``fer_keras/pretrained/<name>/`` is a trimmed run directory: ``best.keras`` without optimizer
 state, ``config.json`` (the run's config, so its preprocessing is known and the run can be
-replayed) and ``metrics.json`` (its PublicTest scores). ``python -m fer_keras.pretrained RUN_DIR``
-makes one from a finished run.
+replayed) and ``metrics.json`` (its PublicTest scores). Every command takes such a NAME wherever
+it takes a model (``fer-keras evaluate cpu_fast``; see
+:func:`fer_keras.evaluation.run_dir.resolve_model`).
+
+``fer-keras package RUN [--name NAME] [--out ROOT] [--force]`` (or ``python -m
+fer_keras.pretrained``; ``RUN`` or ``--model RUN``) makes one from a finished run, in ``--out``
+(the root of packaged models, default the package's own ``fer_keras/pretrained``). A packaged
+model already there is replaced only with ``--force``; under an explicit ``--out`` root it is
+replaced.
 
 Example:
     >>> from fer_keras.inference.pretrained import pretrained_dir
@@ -13,43 +20,59 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
-from fer_keras import _io
-from fer_keras.models.saving import ModelFileError, load_model_file
+from fer_keras import _io, cli
+from fer_keras.evaluation import run_dir as runs
+from fer_keras.evaluation.run_dir import DEFAULT_MODEL, PRETRAINED_ROOT, packaged_models
+from fer_keras.models.saving import load_model_file
 
-__all__ = ["DEFAULT_NAME", "MAX_BYTES", "PRETRAINED_ROOT", "package_run", "pretrained_dir"]
+__all__ = ["DEFAULT_NAME", "MAX_BYTES", "PRETRAINED_ROOT", "package_run", "packaged_models",
+           "pretrained_dir"]
 
-PRETRAINED_ROOT = Path(__file__).resolve().parent.parent / "pretrained"
-DEFAULT_NAME = "cpu_fast"
+#: The default packaged model (``fer_keras.evaluation.run_dir.DEFAULT_MODEL``).
+DEFAULT_NAME = DEFAULT_MODEL
 #: Size limit of a packaged model file (it is part of every install).
 MAX_BYTES = 10 * 2**20
 
 
 def pretrained_dir(name: str = DEFAULT_NAME) -> Path:
-    """The packaged run directory ``name``; the error says how to pass a model instead."""
-    path = PRETRAINED_ROOT / name
-    if not (path / "best.keras").is_file():
-        raise FileNotFoundError(f"No packaged model {name!r} in {PRETRAINED_ROOT}: pass a run "
-                                "directory (models/<model>_<head>_<timestamp>) or a .keras file.")
-    return path
+    """The packaged run directory ``name``; the error lists the packaged names and says how to
+    pass a model instead (``fer_keras.evaluation.run_dir.packaged_model``)."""
+    return runs.packaged_model(name)
 
 
 def package_run(run_dir: str | os.PathLike, name: str = DEFAULT_NAME, *,
-                root: str | os.PathLike = PRETRAINED_ROOT) -> Path:
+                root: str | os.PathLike | None = None, force: bool = False) -> Path:
     """Copy a finished softmax or L2-SVM run into ``root/name`` (replacing it atomically).
+
+    Args:
+        run_dir: the run (a run directory, or a packaged name to re-package).
+        name: the packaged model's name, a plain folder name.
+        root: the root of packaged models; ``None``: the package's own
+            (``fer_keras.evaluation.run_dir.PRETRAINED_ROOT``).
+        force: replace a packaged model of that name under the package's own root (one under
+            an explicit ``root`` is always replaced).
 
     Raises:
         ValueError: the run is not finished, has an SVC head, or its model exceeds
-            :data:`MAX_BYTES`.
+            :data:`MAX_BYTES`; the name is not a plain folder name.
+        FileExistsError: ``name`` is already packaged in the package's own root and not
+            ``force``.
     """
-    run_dir, target = Path(run_dir), Path(root) / name
-    config = _io.read_json(run_dir / "config.json")
+    if Path(name).name != name or name in ("", ".", ".."):
+        raise ValueError(f"--name {name!r}: a packaged model's name is a plain folder name")
+    run_dir = runs.resolve_model(run_dir)
+    target = Path(root if root is not None else runs.PRETRAINED_ROOT) / name
+    if root is None and target.exists() and not force:
+        raise FileExistsError(f"{target}: a packaged model {name!r} is already there; pass "
+                              "--force to replace it (or --out ROOT to package elsewhere)")
+    if not (run_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json).")
+    config = runs.read_config(run_dir / "config.json")
     if config.get("status") != "finished":
         raise ValueError(f"{run_dir}: the run is not finished (status {config.get('status')!r}).")
     if config.get("head") == "svc" or config.get("features_from"):
@@ -81,20 +104,25 @@ def package_run(run_dir: str | os.PathLike, name: str = DEFAULT_NAME, *,
     return target
 
 
+def build_parser():
+    p = cli.parser("pretrained", "Package a finished run as a model shipped inside fer_keras "
+                   "(fer-keras package).")
+    cli.add_model(p)
+    p.add_argument("--name", default=DEFAULT_NAME, help=f"the packaged model's name (default "
+                   f"{DEFAULT_NAME})")
+    cli.add_out(p, "the packaged models (NAME/ is written in it)",
+                shown_default="fer_keras/pretrained inside the package")
+    p.add_argument("--force", action="store_true", help="replace a packaged model of that name "
+                   "in the package's own folder")
+    return p
+
+
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m fer_keras.pretrained",
-                                description="Package a finished run as fer_keras's default model.")
-    p.add_argument("run_dir", help="a finished run directory")
-    p.add_argument("--name", default=DEFAULT_NAME, help=f"default {DEFAULT_NAME}")
-    p.add_argument("--root", default=str(PRETRAINED_ROOT), help="where packaged models live")
-    args = p.parse_args(argv)
-    try:
-        target = package_run(args.run_dir, args.name, root=args.root)
-    except (OSError, ValueError, ModelFileError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    target = package_run(cli.model_argument(args, parser), args.name, root=args.out,
+                         force=args.force)
     metrics = json.loads((target / "metrics.json").read_text())
     print(f"{target}: {(target / 'best.keras').stat().st_size / 2**20:.2f} MiB, PublicTest "
           f"accuracy {metrics['PublicTest']['accuracy']:.4f}")
     return 0
-

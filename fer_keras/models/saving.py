@@ -3,6 +3,9 @@
 Every layer and loss fer_keras saves is registered with
 ``keras.saving.register_keras_serializable`` and no model uses a ``Lambda`` layer, so every model
 loads with ``safe_mode=True``: a file that would need to deserialise Python bytecode is refused.
+A network trained under a mixed-precision policy computes in ``bfloat16`` when loaded;
+:func:`float32_model` rebuilds it in float32 with the same weights, for the exporters and the
+gradients of ``fer_keras.explain``.
 
 Example:
     >>> model = load_model_file("models/shallow_cnn_softmax_20250101-120000/best.keras")
@@ -22,7 +25,7 @@ from fer_keras.models import (
     schedules,  # noqa: F401  (registers custom Keras objects)
 )
 
-__all__ = ["ModelFileError", "load_model_file"]
+__all__ = ["ModelFileError", "compute_dtype", "float32_model", "load_model_file"]
 
 #: Members every ``.keras`` archive has (Keras 3 format).
 KERAS_MEMBERS = ("metadata.json", "config.json", "model.weights.h5")
@@ -79,3 +82,50 @@ def _check_classifier(path: Path, model: keras.Model, num_classes: int) -> None:
             f"{path}: not a facial expression model: input {', '.join(map(str, inputs))}, output "
             f"{', '.join(str(tuple(t.shape)) for t in model.outputs)}; expected images "
             f"(None, height, width, 1 or 3) → (None, {num_classes})")
+
+
+def compute_dtype(model: keras.Model) -> str:
+    """The dtype policy ``model`` computes in: ``"float32"``, or the first other policy of its
+    layers (nested models included), e.g. ``"mixed_bfloat16"`` for a mixed-precision run."""
+    for layer in model.layers:
+        name = (compute_dtype(layer) if isinstance(layer, keras.Model)
+                else getattr(getattr(layer, "dtype_policy", None), "name", "float32"))
+        if name != "float32":
+            return name
+    return "float32"
+
+
+def float32_model(model: keras.Model) -> keras.Model:
+    """``model`` rebuilt under the float32 policy with the same weights; ``model`` itself when it
+    computes in float32 already.
+
+    A network trained in ``mixed_bfloat16`` keeps float32 weights but computes in bfloat16,
+    which TFLite's builtin kernels and ONNX Runtime do not run, and which rounds gradients to 8
+    bits. Its scores in float32 differ from its bfloat16 scores by bfloat16's rounding (about
+    1e-2), rarely enough to change a prediction.
+
+    Example:
+        >>> graph = float32_model(load_model_file("fer_keras/pretrained/cpu_fast/best.keras"))
+        >>> compute_dtype(graph)
+        'float32'
+    """
+    if compute_dtype(model) == "float32":
+        return model
+    config = _float32_policies(keras.saving.serialize_keras_object(model))
+    config.pop("compile_config", None)  # an inference graph: no loss, no optimizer
+    rebuilt = keras.saving.deserialize_keras_object(config)
+    rebuilt.set_weights(model.get_weights())  # mixed policies keep float32 variables: exact
+    return rebuilt
+
+
+def _float32_policies(config):
+    """``config`` (a serialised model) with every layer's dtype policy set to float32."""
+    if isinstance(config, list):
+        return [_float32_policies(item) for item in config]
+    if not isinstance(config, dict):
+        return config
+    if config.get("class_name") == "DTypePolicy":
+        return {**config, "config": {**config["config"], "name": "float32"}}
+    return {key: ("float32" if key == "dtype" and isinstance(value, str) and
+                  value.startswith("mixed_") else _float32_policies(value))
+            for key, value in config.items()}

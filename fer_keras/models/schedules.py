@@ -33,10 +33,11 @@ def make_schedule(name: str, learning_rate: float, total_steps: int):
     if name == "cosine":
         return keras.optimizers.schedules.CosineDecay(learning_rate, total_steps)
     if name == "onecycle":
-        warmup = max(1, total_steps // 4)
+        # A run of a single step (a tiny data set, one epoch) has no room for a warm-up.
+        warmup = max(1, total_steps // 4) if total_steps > 1 else 0
         return keras.optimizers.schedules.CosineDecay(
-            learning_rate / 25, total_steps - warmup, warmup_target=learning_rate,
-            warmup_steps=warmup)
+            learning_rate / 25 if warmup else learning_rate, total_steps - warmup,
+            warmup_target=learning_rate if warmup else None, warmup_steps=warmup)
     raise ValueError(f"Unknown schedule {name!r}. Accepted values: {SCHEDULES}.")
 
 

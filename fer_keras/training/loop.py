@@ -14,7 +14,7 @@ import time
 
 import keras
 
-from fer_keras import _io
+from fer_keras import IMAGE_SIZE, _io
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
 from fer_keras.models import build_model, get_spec, heads
@@ -130,7 +130,7 @@ def fit_phases(cfg, run_dir, strategy, train_data, val_data, backup: RunBackup,
     spec = get_spec(cfg["model"])
     global_batch = cfg["batch_size"] * strategy.num_replicas_in_sync
     with strategy.scope():
-        side = cfg["crop"] or 48
+        side = cfg["crop"] or IMAGE_SIZE
         model = build_model(cfg["model"], input_shape=(side, side, 1),
                             num_classes=len(data.class_names(cfg["merge_disgust"])),
                             **cfg["model_options"], head=network_head(cfg["head"]))

@@ -22,7 +22,6 @@ trains on several GPUs or machines (:mod:`fer_keras.training.distribute`).
 from __future__ import annotations
 
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -34,9 +33,9 @@ from fer_keras.data import pipeline
 from fer_keras.evaluation import tta
 from fer_keras.evaluation.metrics import (
     classification_metrics,
-    plot_confusion_matrix,
     plot_history,
     read_history,
+    save_confusion_figure,
     save_figure,
 )
 from fer_keras.evaluation.run_dir import library_versions, make_run_dir
@@ -46,7 +45,7 @@ from fer_keras.training import distribute
 from fer_keras.training.config import DEFAULTS, META_KEYS, resolve_config  # noqa: F401
 from fer_keras.training.loop import fit_phases, make_optimizer
 from fer_keras.training.options import build_parser, config_from_args  # noqa: F401
-from fer_keras.training.resume import RunBackup, RunBusyError
+from fer_keras.training.resume import RunBackup
 
 __all__ = ["DEFAULTS", "build_parser", "config_from_args", "fit_svc", "main", "make_optimizer",
            "resolve_config", "resume", "train"]
@@ -66,7 +65,7 @@ def train(config: dict | None = None, *, dataset: dict | None = None, **override
     cfg = resolve_config(config, **overrides)
     # First: MultiWorkerMirroredStrategy must configure TensorFlow before anything else uses it.
     strategy = distribute.make_strategy(cfg["strategy"])
-    dataset = _dataset(cfg, dataset)
+    cfg, dataset = _dataset(cfg, dataset)
     worker = distribute.worker_index() if cfg["strategy"] == "multiworker" else 0
     # Every worker writes a whole run; the non-chief ones are marked so they never collide.
     run_dir = make_run_dir(cfg["out"], cfg["model"], cfg["head"],
@@ -96,18 +95,20 @@ def resume(run_dir: str | os.PathLike, *, dataset: dict | None = None) -> Path:
     strategy = distribute.make_strategy(cfg["strategy"])
     meta = {k: saved[k] for k in ("run_dir", "versions", "resumes") if k in saved}
     meta["resumes"] = meta.get("resumes", 0) + 1
-    return _run(cfg, meta, run_dir, _dataset(cfg, dataset), strategy, resuming=True)
+    cfg, dataset = _dataset(cfg, dataset)
+    return _run(cfg, meta, run_dir, dataset, strategy, resuming=True)
 
 
 def _dataset(cfg, dataset):
+    """(config with its data path filled in, the data)."""
     keras.utils.set_random_seed(cfg["seed"])
     if dataset is None:
-        cfg["data"] = str(cfg["data"] or data.default_data_path())
+        cfg = cfg.replace(data=str(cfg["data"] or data.default_data_path()))
         dataset = data.load_dataset(cfg["data"])
     if VAL_SPLIT not in dataset:
         raise ValueError(f"Model selection needs {VAL_SPLIT} rows; the data has only "
                          f"{', '.join(dataset)}.")
-    return dataset
+    return cfg, dataset
 
 
 def _run(cfg, meta, run_dir, dataset, strategy, resuming=False) -> Path:
@@ -174,8 +175,8 @@ def _score(cfg, run_dir, phases, fit_seconds, train_data, val_data):
             y_val, tta.tta_scores(score, equalized, "none", size), names)
     _io.write_json(run_dir / "metrics.json", results)
     title = f"{run_dir.name}: {VAL_SPLIT} accuracy {results[VAL_SPLIT]['accuracy']:.3f}"
-    save_figure(plot_confusion_matrix(results[VAL_SPLIT]["confusion_matrix"], names, title=title),
-                run_dir / "confusion_matrix.png")
+    save_confusion_figure(results[VAL_SPLIT]["confusion_matrix"], run_dir / "confusion_matrix.png",
+                          names, title=title)
     save_figure(plot_history(read_history(run_dir / "history.csv"),
                              phase_starts=[p["first_epoch"] for p in phases[1:]],
                              title=run_dir.name), run_dir / "training_curves.png")
@@ -206,27 +207,17 @@ def notebook_run(out, data_path, *, quick: bool, seed: int = 0, quick_epochs: in
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if "resume" not in args:
-        try:
-            config = config_from_args(args)
-        except ValueError as err:
-            parser.error(str(err))
-        return _report(train(config))
+        return _report(train(config_from_args(args)))
     run_dir, others = Path(args.resume), sorted(set(vars(args)) - {"resume"})
     if others:
-        parser.error(f"--resume continues the run with its own config.json; drop --"
-                     f"{', --'.join(o.replace('_', '-') for o in others)}")
-    try:
-        status = _saved_config(run_dir).get("status")
-        if status == "finished":
-            print(f"{run_dir}: already finished; nothing to resume")
-            return _report(run_dir)
-        return _report(resume(run_dir))
-    except (FileNotFoundError, ModelFileError, RunBusyError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise ValueError(f"--resume continues the run with its own config.json; drop --"
+                         f"{', --'.join(o.replace('_', '-') for o in others)}")
+    if _saved_config(run_dir).get("status") == "finished":
+        print(f"{run_dir}: already finished; nothing to resume")
+        return _report(run_dir)
+    return _report(resume(run_dir))
 
 
 def _saved_config(run_dir: Path) -> dict:

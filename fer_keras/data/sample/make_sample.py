@@ -1,6 +1,6 @@
 """Draw the embedded sample from the real FER2013 file (see README.md beside this script).
 
-    python dataset/sample/make_sample.py ../shared/fer2013/fer2013_training_publictest.csv.gz
+    python fer_keras/data/sample/make_sample.py ../shared/fer2013/fer2013_training_publictest.csv.gz
 """
 
 import argparse

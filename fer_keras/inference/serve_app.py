@@ -1,0 +1,286 @@
+"""``fer-keras serve``: a local web app and REST API over :class:`EmotionRecognizer`.
+
+``GET /`` is a page (plain HTML and JS shipped in ``static/``, nothing fetched from elsewhere) to
+drop photos or watch a webcam; ``POST /v1/emotions`` takes an image as the multipart field
+``image``, as a JSON body ``{"image": "<base64>"}`` or as a raw ``image/*`` body and answers
+``{"faces": [...], "width", "height", "seconds"}`` with the face dicts of
+:meth:`EmotionRecognizer.detect`; ``GET /health`` names the model; ``/docs`` is FastAPI's OpenAPI
+page. Every bad input is a 4xx answer ``{"error": "<what is wrong>"}`` (:mod:`.serve_limits`).
+
+The model is loaded once. Each request is decoded and analysed in a worker thread, off the event
+loop; decoding runs in parallel (at most ``decoders`` images at once, which bounds the memory of
+decoded pixels), the recognizer one image at a time under a lock (see ``Analyzer``).
+
+Example:
+    >>> app = create_app(EmotionRecognizer("models/shallow_cnn_softmax_X"))  # doctest: +SKIP
+    >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+
+import cv2
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from fer_keras import CLASS_NAMES, __version__, cli
+from fer_keras.evaluation.tta import TTA_MODES
+from fer_keras.inference.images import COLORS, ImageError
+from fer_keras.inference.pretrained import DEFAULT_NAME
+from fer_keras.inference.recognizer import EmotionRecognizer
+from fer_keras.inference.serve_limits import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_PIXELS,
+    Limits,
+    UploadError,
+    check_bytes,
+    check_part_type,
+    decode_base64,
+    decode_image,
+    read_body,
+)
+
+__all__ = ["Analyzer", "create_app", "build_parser", "main"]
+
+STATIC = Path(__file__).resolve().parent / "static"
+#: Connections uvicorn serves at once; more get a 503 instead of queueing without bound.
+MAX_CONNECTIONS = 64
+ACCEPTED = "multipart/form-data (field 'image'), application/json ({\"image\": base64}), image/*"
+REQUEST_BODY = {  # what /docs shows: FastAPI cannot infer it from a handler that parses by hand
+    "required": True,
+    "content": {
+        "multipart/form-data": {"schema": {
+            "type": "object", "required": ["image"],
+            "properties": {"image": {"type": "string", "format": "binary"}}}},
+        "application/json": {"schema": {
+            "type": "object", "required": ["image"],
+            "properties": {"image": {"type": "string", "description": "base64 or a data URL"}}}},
+        "image/*": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+
+
+class Analyzer:
+    """Images → face dicts for every request, with one recognizer shared by all.
+
+    The recognizer runs one image at a time under a lock: OpenCV's cascade classifier is not
+    documented as safe to share between threads, and TensorFlow already spreads one model call
+    over every core. Classifying the faces of concurrent requests in shared batches was measured
+    and is not worth it: with the packaged model (ten-crop TTA) on 2 cores, an image takes about
+    150 ms, most of it in the face detector, which runs per image anyway; classifying a face
+    takes under 10 ms, and ``detect_many`` on 8 images was only 1.08-1.10x faster than 8
+    ``detect`` calls, less than what waiting to fill a batch would add to each request.
+
+    Args:
+        recognizer: an :class:`EmotionRecognizer` (only its ``detect`` is used).
+        limits: the upload :class:`Limits`.
+        decoders: images decoded at once (each may hold up to ``max_pixels`` x 3 bytes).
+    """
+
+    def __init__(self, recognizer, limits: Limits, decoders: int = 4):
+        self.recognizer, self.limits = recognizer, limits
+        self.lock = threading.Lock()
+        self.decoding = threading.BoundedSemaphore(decoders)
+
+    def analyse(self, data: bytes) -> dict:
+        """The answer to one image file (blocking: run it in a worker thread)."""
+        with self.decoding:
+            start = time.perf_counter()
+            image = decode_image(data, self.limits)
+            decoded = time.perf_counter() - start
+        with self.lock:
+            start = time.perf_counter()
+            try:
+                faces = self.recognizer.detect(image)
+            except (ImageError, cv2.error) as e:
+                raise UploadError(422, f"the image cannot be analysed: {e}") from None
+            seconds = decoded + time.perf_counter() - start
+        return {"faces": faces, "width": int(image.shape[1]), "height": int(image.shape[0]),
+                "seconds": round(seconds, 4)}
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def _image_bytes(request: Request, limits: Limits) -> bytes:
+    """The image file of a request, in any of the three accepted forms."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind == "multipart/form-data":
+        body = await read_body(request, limits.max_body)
+
+        async def replay():
+            yield body
+
+        try:
+            form = await MultiPartParser(request.headers, replay(), max_files=4,
+                                         max_fields=16).parse()
+        except MultiPartException as e:
+            raise UploadError(400, f"malformed multipart body: {e.message}") from None
+        try:
+            upload = form.get("image")
+            if upload is None:
+                raise UploadError(400, "no field 'image' in the form: send the photo as the "
+                                       "multipart field 'image'")
+            if isinstance(upload, str):
+                raise UploadError(400, "the field 'image' is text, not a file")
+            check_part_type(upload.content_type)
+            data = await upload.read()
+        finally:
+            await form.close()
+        check_bytes(data, limits)
+        return data
+    if kind == "application/json":
+        body = await read_body(request, limits.max_body)
+        try:
+            payload = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise UploadError(400, f"the body is not valid JSON: {e}") from None
+        if not isinstance(payload, dict) or "image" not in payload:
+            raise UploadError(400, "the JSON body needs a field 'image' (the photo in base64)")
+        data = decode_base64(payload["image"])
+        check_bytes(data, limits)
+        return data
+    if kind.startswith("image/") or kind == "application/octet-stream":
+        data = await read_body(request, limits.max_bytes)
+        check_bytes(data, limits)
+        return data
+    raise UploadError(415, f"unsupported content type {kind or 'none'!r}; send {ACCEPTED}")
+
+
+def create_app(recognizer=None, *, max_bytes: int = DEFAULT_MAX_BYTES,
+               max_pixels: int = DEFAULT_MAX_PIXELS, model_name: str | None = None) -> FastAPI:
+    """The FastAPI app: the page, the API and its docs, over one recognizer.
+
+    Args:
+        recognizer: an :class:`EmotionRecognizer`; ``None`` loads the packaged model.
+        max_bytes: largest image file accepted, in bytes.
+        max_pixels: largest image accepted (width x height), checked before decoding.
+        model_name: what ``/health`` calls the model (default: the packaged model's name, else
+            ``"custom"``).
+
+    Example:
+        >>> from fastapi.testclient import TestClient
+        >>> client = TestClient(create_app())  # doctest: +SKIP
+        >>> photo = {"image": open("photo.jpg", "rb")}  # doctest: +SKIP
+        >>> client.post("/v1/emotions", files=photo).json()  # doctest: +SKIP
+    """
+    if model_name is None:
+        model_name = DEFAULT_NAME if recognizer is None else "custom"
+    analyzer = Analyzer(EmotionRecognizer() if recognizer is None else recognizer,
+                        Limits(max_bytes=max_bytes, max_pixels=max_pixels))
+    app = FastAPI(title="fer_keras", version=__version__,
+                  description="Faces and their emotions in photos (FER2013's seven classes).")
+    app.state.analyzer = analyzer
+    colors = {n: "#{2:02x}{1:02x}{0:02x}".format(*c) for n, c in zip(CLASS_NAMES, COLORS)}
+
+    @app.exception_handler(UploadError)
+    async def refused(request, error: UploadError):
+        return _error(error.status, str(error))
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, error: HTTPException):
+        return _error(error.status_code, str(error.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, error: RequestValidationError):
+        return _error(422, "; ".join(e.get("msg", str(e)) for e in error.errors()))
+
+    @app.exception_handler(Exception)
+    async def crashed(request, error: Exception):  # a bug, not the client's: uvicorn logs it
+        return _error(500, f"internal error ({type(error).__name__}); see the server's log")
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/health", summary="The server's state and model")
+    async def health():
+        return {"status": "ok", "model": model_name, "version": __version__,
+                "emotions": colors, "max_bytes": max_bytes, "max_pixels": max_pixels}
+
+    @app.post("/v1/emotions", summary="Faces and their emotions in one image",
+              openapi_extra={"requestBody": REQUEST_BODY})
+    async def emotions(request: Request):
+        """Faces of the image: ``box`` ``[x, y, w, h]``, ``emotion``, ``probability``,
+        ``emotions`` (each class's probability), ``detection_score`` and ``scores``;
+        ``seconds`` is the time spent decoding and analysing this image."""
+        data = await _image_bytes(request, analyzer.limits)
+        return await run_in_threadpool(analyzer.analyse, data)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def build_parser():
+    p = cli.parser("serve", "a local web app and REST API: photos or a webcam -> faces and "
+                   "emotions")
+    cli.add_model(p, default=DEFAULT_NAME)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                   "127.0.0.1: this machine only; the server has no authentication)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 2**20,
+                   help="largest image file accepted, in MiB (default %(default)g)")
+    p.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
+                   help="largest image accepted, in megapixels, read from its header before "
+                   "decoding (default %(default)g)")
+    cli.add_tta(p, TTA_MODES, "each face's scores")
+    p.add_argument("--detector", default="haar", help="'haar' (OpenCV's bundled cascade) or a "
+                   "face model file: YuNet .onnx, SSD .caffemodel/.pb (default: haar)")
+    p.add_argument("--min-face", type=int, default=30, help="smallest face side in pixels (30)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="uvicorn's log level (default info: one line per request)")
+    return p
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket listening on ``host:port`` (an error naming the address when it is taken)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+    sock.listen(2048)  # clients queue from now on, while the app starts
+    return sock
+
+
+def main(argv=None) -> int:
+    import uvicorn
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be in 0..65535. Received: {args.port}")
+    if args.max_mb <= 0 or args.max_megapixels <= 0:
+        parser.error("--max-mb and --max-megapixels must be positive")
+    model = cli.model_argument(args, parser)
+    recognizer = EmotionRecognizer(model, detector=args.detector,
+                                   min_face=args.min_face, tta=args.tta)
+    app = create_app(recognizer, max_bytes=max(1, int(args.max_mb * 2**20)),
+                     max_pixels=max(1, int(args.max_megapixels * 1e6)), model_name=model)
+    sock = listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    print(f"fer-keras serve: http://{shown}:{port}/ (API docs: /docs; Ctrl-C stops)", flush=True)
+    if not host.startswith("127.") and host not in ("::1", "localhost"):
+        print(f"note: listening on {host}: whoever reaches this machine can use the server "
+              "(it has no authentication)", flush=True)
+    config = uvicorn.Config(app, log_level=args.log_level, limit_concurrency=MAX_CONNECTIONS,
+                            timeout_keep_alive=5)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stops on Ctrl-C, then passes it on: the normal end
+        pass
+    return 0

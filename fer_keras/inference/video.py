@@ -1,0 +1,170 @@
+"""Video files and cameras: tracked faces per frame, a progress line, an annotated copy, a CSV.
+
+:func:`iter_video` reads the frames, gives each face of every analysed frame its track id
+(:class:`fer_keras.inference.tracking.FaceTracker`, optionally smoothing its emotions) and writes
+the annotated video; :func:`analyse_video` adds the per-frame CSV. A file shows a progress bar
+(frames/s, ETA), a camera a live status line (frames/s, faces, their emotions), both on stderr.
+
+The first Ctrl-C (:func:`stop_on_sigint`), the end of the file or a camera that stops giving
+frames ends the loop between two frames, so the annotated video is closed properly (playable)
+and the CSV holds every processed frame; a second Ctrl-C interrupts at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import cv2
+from tqdm import tqdm
+
+from fer_keras import CLASS_NAMES, _io
+from fer_keras.inference.images import ImageError, draw_faces
+from fer_keras.inference.tracking import FaceTracker
+
+VIDEO_CSV_COLUMNS = ("frame", "time_s", "faces", "face", "track", "x", "y", "w", "h", "emotion",
+                     "probability", *CLASS_NAMES)
+
+
+@contextlib.contextmanager
+def stop_on_sigint() -> Iterator[threading.Event]:
+    """An event set by the first Ctrl-C (SIGINT) while the block runs, instead of a
+    ``KeyboardInterrupt`` in the middle of a frame; the handler is then removed, so a second
+    Ctrl-C interrupts as usual. Outside the main thread (no signal handlers there), or when
+    SIGINT is ignored, the event is only set by the caller."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        yield event
+        return
+
+    def handler(signum, frame):
+        event.set()
+        signal.signal(signal.SIGINT, previous)
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield event
+    finally:
+        if signal.getsignal(signal.SIGINT) is handler:
+            signal.signal(signal.SIGINT, previous)
+
+
+def iter_video(recognizer, source, *, every: int = 1, out_video=None,
+               max_frames: int | None = None, smooth: float = 0.0, progress: bool = False,
+               stop: threading.Event | None = None) -> Iterator[tuple[int, float, list[dict]]]:
+    """Yield ``(frame index, seconds, faces)`` for every ``every``-th frame of a video or camera.
+
+    Args:
+        recognizer: an ``EmotionRecognizer`` (its ``detect`` is used).
+        source: a video file or a camera index (``0``: the first webcam).
+        out_video: write every frame, with the latest faces drawn, to this file (atomically,
+            when the video ends, the loop is stopped or the caller leaves it).
+        max_frames: stop after this many frames (a camera runs until then, Ctrl-C or its end).
+        smooth: see :class:`~fer_keras.inference.tracking.FaceTracker`.
+        progress: show a progress bar (a file) or a live status line (a camera) on stderr.
+        stop: ends the loop before the next frame when set; ``None``: the first Ctrl-C.
+
+    Each face has a ``track`` id, stable from frame to frame.
+    """
+    camera = isinstance(source, int)
+    capture = cv2.VideoCapture(source)
+    if not capture.isOpened():
+        raise ImageError(f"cannot open {f'camera {source}' if camera else source} as a video")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    total = None if camera else int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    if max_frames is not None:
+        total = min(total or max_frames, max_frames)
+    tracker, writer, faces, index = FaceTracker(smooth=smooth), None, [], 0
+    bar = tqdm(total=total, desc=f"camera {source}" if camera else Path(source).name,
+               unit="frame", file=sys.stderr, disable=not progress, dynamic_ncols=True,
+               mininterval=0.25, bar_format="{desc}: {n_fmt} frames [{elapsed}, {rate_fmt}]"
+               "{postfix}" if camera else None)
+    with contextlib.ExitStack() as stack:
+        if stop is None:
+            stop = stack.enter_context(stop_on_sigint())
+        tmp = stack.enter_context(_io.atomic_path(out_video)) if out_video else None
+        try:
+            while (max_frames is None or index < max_frames) and not stop.is_set():
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                if index % every == 0:
+                    faces = tracker.update(recognizer.detect(frame))
+                    yield index, index / fps, faces
+                if tmp is not None:
+                    if writer is None:
+                        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                                 (frame.shape[1], frame.shape[0]))
+                    writer.write(draw_faces(frame, faces))
+                index += 1
+                bar.set_postfix_str(_status(faces, camera), refresh=False)
+                bar.update()
+            if index == 0:
+                raise ImageError("no frame could be read")
+        except GeneratorExit:
+            pass  # the caller left the loop: what was processed is kept, as on Ctrl-C
+        finally:
+            capture.release()
+            bar.close()
+            if writer is not None:
+                writer.release()  # writes the index that makes the video playable
+
+
+def _status(faces: list[dict], camera: bool) -> str:
+    text = f"{len(faces)} face{'s' * (len(faces) != 1)}"
+    if camera and faces:
+        text += ": " + ", ".join(f"#{f['track']} {f['emotion']} {f['probability']:.2f}"
+                                 for f in faces)
+    return text
+
+
+def analyse_video(recognizer, source, *, every: int = 1, out_video=None, out_csv=None,
+                  max_frames: int | None = None, smooth: float = 0.0, progress: bool = False,
+                  stop: threading.Event | None = None) -> list[dict]:
+    """Run :func:`iter_video`, writing the per-frame CSV (one row per face; a frame without faces
+    gets one row with ``faces`` 0) as the frames come; returns the frames.
+
+    The arguments are those of :func:`iter_video`; ``out_csv`` is written atomically too, with
+    every frame processed when the loop ends (or none when the video cannot be read).
+    """
+    frames = []
+    with contextlib.ExitStack() as stack:
+        table = None
+        if out_csv:
+            tmp = stack.enter_context(_io.atomic_path(out_csv))
+            table = csv.writer(stack.enter_context(open(tmp, "w", newline="", encoding="utf-8")))
+            table.writerow(VIDEO_CSV_COLUMNS)
+        for index, seconds, faces in iter_video(recognizer, source, every=every,
+                                                out_video=out_video, max_frames=max_frames,
+                                                smooth=smooth, progress=progress, stop=stop):
+            frames.append({"frame": index, "time_s": round(seconds, 3), "faces": faces})
+            if table is None:
+                continue
+            for k, face in enumerate(faces or [None]):
+                row = [index, f"{seconds:.3f}", len(faces)]
+                if face is not None:
+                    row += [k, face["track"], *face["box"], face["emotion"],
+                            f"{face['probability']:.4f}",
+                            *(f"{face['emotions'][n]:.4f}" if n in face["emotions"] else ""
+                              for n in CLASS_NAMES)]
+                table.writerow(row + [""] * (len(VIDEO_CSV_COLUMNS) - len(row)))
+    return frames
+
+
+def video_summary(frames: list[dict], every: int) -> str:
+    """``N frames analysed (every k), M with faces, T tracks, most frequent emotion: E``."""
+    emotions = [f["emotion"] for frame in frames for f in frame["faces"]]
+    with_faces = sum(bool(frame["faces"]) for frame in frames)
+    tracks = len({f.get("track") for frame in frames for f in frame["faces"]})
+    top = max(set(emotions), key=emotions.count) if emotions else "none"
+    return (f"{len(frames)} frames analysed (every {every}), {with_faces} with faces, "
+            f"{tracks} track{'s' * (tracks != 1)}, most frequent emotion: {top}")
