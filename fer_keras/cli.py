@@ -23,7 +23,7 @@ COMMANDS = {
     "convert": ("utils", "FER2013 CSV -> PNG tree (python -m fer_keras.utils)"),
     "train": ("train", "train one model; every run writes its own directory"),
     "compare": ("compare", "one network, then softmax / L2-SVM / SVC / LinearSVC heads on it"),
-    "evaluate": ("evaluate", "metrics of a run directory on a split"),
+    "evaluate": ("evaluate", "metrics of a model (run, .keras file, packaged) on a split"),
     "predict": ("predict", "faces and emotions in photos, videos or a webcam"),
     "explain": ("explain.__main__", "saliency, SmoothGrad, Grad-CAM, filters, mistakes"),
     "export": ("export", "SavedModel, TFLite or ONNX, with a parity check"),

@@ -8,9 +8,12 @@ compositions of it; the model is a small untrained network with an SVC fitted on
 import csv
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
+import threading
+import time
 
 import cv2
 import keras
@@ -191,6 +194,62 @@ def test_detect_many_batches_faces_across_images(recognizer, astronaut, monkeypa
                                                   abs=1e-5)
 
 
+def test_detect_classifies_the_callers_boxes(recognizer, astronaut, monkeypatch):
+    found = recognizer.detect(astronaut, "rgb")[0]
+    monkeypatch.setattr(recognizer, "detector", None)  # the caller's boxes: no detector runs
+    given = recognizer.detect(astronaut, "rgb", boxes=[found["box"]])
+    assert len(given) == 1 and set(given[0]) == set(found)  # the same dicts
+    assert given[0]["box"] == found["box"] and given[0]["detection_score"] is None
+    assert given[0]["scores"] == pytest.approx(found["scores"], abs=1e-5)
+    json.dumps(given, allow_nan=False)
+    # any box is classified as given, even one a detector would not report, or none at all
+    two = recognizer.detect(astronaut, "rgb", boxes=np.array([[-10, 480, 40, 40.4],
+                                                               [300, 300, 120, 90]]))
+    assert [f["box"] for f in two] == [[-10, 480, 40, 40], [300, 300, 120, 90]]
+    assert recognizer.detect(astronaut, "rgb", boxes=[]) == []
+    many = recognizer.detect_many([astronaut, skdata.coffee()], "rgb",
+                                  boxes=[[found["box"]], np.zeros((0, 4))])
+    assert [len(f) for f in many] == [1, 0]
+    with pytest.raises(ValueError, match="rows of 4 numbers"):
+        recognizer.detect(astronaut, boxes=[[1, 2, 3]])
+    with pytest.raises(ValueError, match="width and height"):
+        recognizer.detect(astronaut, boxes=[[1, 2, 0, 5]])
+
+
+class SlowDetector:
+    """A thread-safe detector that notes the threads it runs on and takes its time."""
+
+    thread_safe = True
+
+    def __init__(self, inner):
+        self.inner, self.threads = inner, set()
+
+    def __call__(self, grey):
+        self.threads.add(threading.current_thread().name)
+        time.sleep(0.02)
+        return self.inner(grey)
+
+
+def test_photos_are_searched_in_parallel_in_order(run_dir, astronaut, tmp_path):
+    photos = [astronaut[..., ::-1], group_photo(astronaut), skdata.coffee()[..., ::-1]] * 3
+    paths = []
+    for k, photo in enumerate(photos):
+        paths.append(tmp_path / f"{k}.png")
+        cv2.imwrite(str(paths[-1]), photo)
+    serial = EmotionRecognizer(run_dir, workers=1)
+    parallel = EmotionRecognizer(run_dir, workers=3)
+    parallel.detector = SlowDetector(parallel.detector)
+    expected = serial.detect_many(paths)
+    assert [len(f) for f in expected] == [1, 3, 0] * 3
+    results = list(parallel.iter_detect(paths + [tmp_path / "missing.png"], chunk_size=4))
+    assert [r.source for r in results] == [str(p) for p in paths + [tmp_path / "missing.png"]]
+    assert [[f["box"] for f in r.faces] for r in results[:-1]] == \
+        [[f["box"] for f in faces] for faces in expected]
+    assert "No such file" in results[-1].error
+    assert len(parallel.detector.threads) >= 2  # really several threads
+    assert all(name.startswith("fer_keras-detect") for name in parallel.detector.threads)
+
+
 def test_softmax_model_from_a_keras_file(run_dir, astronaut):
     network = EmotionRecognizer(run_dir / "best.keras")
     assert network.softmax and network.svc is None and network.equalize == "hist"
@@ -275,7 +334,7 @@ def test_cli_folder_with_bad_files(run_dir, bad_files, tmp_path, capsys):
     assert not [p for p in out.rglob(".*")]  # no temporary files left
 
 
-def test_cli_video(run_dir, astronaut, tmp_path):
+def test_cli_video(run_dir, astronaut, tmp_path, capsys):
     video = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
     coffee = cv2.resize(skdata.coffee()[..., ::-1], (512, 512))
@@ -290,6 +349,10 @@ def test_cli_video(run_dir, astronaut, tmp_path):
     assert [int(r["frame"]) for r in rows] == [0, 2, 4, 6, 8]
     assert [int(r["faces"]) for r in rows] == [1, 1, 1, 0, 0]
     assert rows[0]["emotion"] in CLASS_NAMES and rows[3]["emotion"] == ""
+    assert [r["track"] for r in rows] == ["1", "1", "1", "", ""]
+    # the progress bar: every frame read, with the rate (and the ETA while it runs)
+    assert re.search(r"clip\.avi: 100%.*\| 10/10 \[[0-9:]+<[0-9:]+, +[0-9.]+frame/s",
+                     capsys.readouterr().err)
     capture = cv2.VideoCapture(str(out / "clip.mp4"))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 10  # every frame, annotated
     capture.release()

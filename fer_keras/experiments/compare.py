@@ -44,8 +44,10 @@ DEFAULT_RECIPE = "cpu_fast"
 #: clock and early stopping is off in ``cpu_fast``, so the network anneals fully in the budget.
 SAMPLE_BUDGET_MINUTES = 3.5
 #: The default recipe's changes on the embedded sample (1,200 Training faces): batch 32 gives its
-#: one-cycle schedule twice the updates. Measured with the sample's 3.5-minute budget, the softmax
-#: head reached 51.6% PublicTest at batch 32 where batch 64 gave 36.9% (macro-F1 0.48 vs 0.22).
+#: one-cycle schedule twice the updates per minute, which matters where the clock allows few
+#: epochs. Softmax head, sample PublicTest, one run each alone on 2 cores (2026-12-03): with the
+#: 3.5-minute budget 51.6% at batch 32 and 51.6% at 64 (macro-F1 0.48, 0.42); with 1.5 minutes,
+#: as on a machine 2.3x slower, 44.1% against 36.7% (macro-F1 0.34, 0.24).
 SAMPLE_SETTINGS = {"batch_size": 32}
 #: Keys of the network's config a head's run directory repeats (evaluate reads them).
 _INHERITED = ("model", "data", "seed", "subset", "equalize", "crop", "tta", "merge_disgust",

@@ -2,8 +2,10 @@
 
 Faces of one image and of many are classified together in batches; the crops get the model's own
 training preprocessing (histogram equalisation when the run used it) and test-time views (its
-config's ``"tta"``), read from the run directory. ``fer_keras.predict`` is its command line and
-re-exports :class:`EmotionRecognizer`.
+config's ``"tta"``), read from the run directory. Photos are read and searched on a thread per
+core (OpenCV releases the GIL) while the faces found so far are classified; faces that the
+caller's own detector found are classified as given (``boxes=``). ``fer_keras.predict`` is its
+command line and re-exports :class:`EmotionRecognizer`.
 
 Example:
     >>> recognizer = EmotionRecognizer("models/shallow_cnn_softmax_20250101-120000")

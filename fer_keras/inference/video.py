@@ -97,17 +97,19 @@ def iter_video(recognizer, source, *, every: int = 1, out_video=None,
                 ok, frame = capture.read()
                 if not ok:
                     break
-                if index % every == 0:
+                analysed = index % every == 0
+                if analysed:
                     faces = tracker.update(recognizer.detect(frame))
-                    yield index, index / fps, faces
-                if tmp is not None:
+                if tmp is not None:  # before the yield: a frame the caller saw is in the video
                     if writer is None:
                         writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps,
                                                  (frame.shape[1], frame.shape[0]))
                     writer.write(draw_faces(frame, faces))
-                index += 1
                 bar.set_postfix_str(_status(faces, camera), refresh=False)
                 bar.update()
+                index += 1
+                if analysed:
+                    yield index - 1, (index - 1) / fps, faces
             if index == 0:
                 raise ImageError("no frame could be read")
         except GeneratorExit:
