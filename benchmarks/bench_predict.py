@@ -7,8 +7,9 @@ Two sets of photos, written to a temporary folder as JPEG/PNG files, every real 
 construction (all images ship with scikit-image, matplotlib or fer_keras, public domain or the
 FER2013 sample):
 
-- **ordinary** (38 photos, 500-800 px, 45 faces): 8 one-face portraits (scikit-image's astronaut,
-  Eileen Collins, and matplotlib's Grace Hopper; cropped, resized, some mirrored or darkened),
+- **ordinary** (38 photos, 500-900 px on the longer side, 45 faces): 8 one-face portraits
+  (scikit-image's astronaut, Eileen Collins, and matplotlib's Grace Hopper; cropped, resized,
+  some mirrored or darkened),
   16 scenes of scikit-image (coffee, rocket, bricks, gravel, Hubble's deep field...) each with
   one face of the embedded FER2013 sample enlarged to 25-45% of the photo's shorter side and
   blended in, 6 group photos with 3-4 faces (100-150 px) and 8 of the scenes without a face.
@@ -23,14 +24,16 @@ that box's (each real face is found once); any other detection is a false positi
 
 fer_keras runs in this process with its defaults (Haar cascade with the confirming cascade, the
 smallest face a tenth of the photo's shorter side, photos read and searched on every core,
-faces classified in batches), also photo by photo, on one thread, and with the former pyramid
-(every face from 30 px, `min_face_fraction=0`). `fer` (its Haar cascade and bundled model, its
-defaults) needs opencv-contrib-python (<5: OpenCV 5 ships no Haar cascades), which clashes with
-our opencv-python-headless, and setuptools<81 (it imports pkg_resources), so it runs in its own
-venv as a subprocess (`--fer-python`):
+faces classified in batches), also photo by photo, on one thread, and searching every face
+from 30 px as before (`min_face_fraction=0`). `fer` (its Haar cascade and bundled TFLite model,
+its defaults) needs opencv-contrib-python (<5: OpenCV 5 ships no Haar cascades), which clashes
+with our opencv-python-headless, and setuptools<81 (it imports pkg_resources), so it runs in its
+own venv as a subprocess (`--fer-python`). Its declared dependencies pull in PyTorch for MTCNN,
+which its Haar path never imports, so the venv borrows this environment's TensorFlow, pandas
+and Pillow and installs fer without them:
 
-    python -m venv /work/fervenv
-    /work/fervenv/bin/pip install fer==25.10.3 "opencv-contrib-python<5" "setuptools<81" tensorflow
+    python -m venv --system-site-packages /work/fervenv
+    /work/fervenv/bin/pip install --no-deps fer==25.10.3 "opencv-contrib-python<5" "setuptools<81"
 
 Start-ups (TensorFlow import, model load) are not timed on either side. Each side makes one
 warm-up pass over a set, then `--repeat` timed passes; the best pass counts. Both sides read the
@@ -211,7 +214,8 @@ def write_set(folder: Path, photos) -> tuple[list[Path], list]:
     paths = []
     for name, image, _ in photos:
         path = folder / name
-        cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92] if name.endswith(".jpg")
+                    else [])
         paths.append(path)
     return paths, [[[float(v) for v in b] for b in boxes] for _, _, boxes in photos]
 
@@ -271,7 +275,7 @@ def main(argv=None) -> int:
     sides = {"fer_keras (batched, {w} threads)": ({}, False),
              "fer_keras (photo by photo)": ({}, True),
              "fer_keras (batched, 1 thread)": ({"workers": 1}, False),
-             "fer_keras (30-px pyramid)": ({"min_face_fraction": 0.0}, False)}
+             "fer_keras (faces from 30 px)": ({"min_face_fraction": 0.0}, False)}
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         paths, real, longest = {}, {}, {}
@@ -299,18 +303,18 @@ def main(argv=None) -> int:
               f"{faces} real faces")
         print(f"{'side':<36}{'photos/s':>9}{'x fer':>8}{'found':>11}{'false pos.':>12}")
         fer_rate = n / min(results[name][fer_label]["seconds"])
-        for label, res in results[name].items():
+        for number, (label, res) in enumerate(results[name].items(), 1):
             rate = n / min(res["seconds"])
             hits, false = np.sum([score(f, r) for f, r in zip(res["boxes"], real[name])], axis=0)
             res.update(rate=rate, found=int(hits), false_positives=int(false))
-            print(f"{label:<36}{rate:9.2f}{rate / fer_rate:7.2f}x{f'{hits}/{faces}':>11}"
-                  f"{false:>12}")
+            print(f"{f'{number}. {label}':<36}{rate:9.2f}{rate / fer_rate:7.2f}x"
+                  f"{f'{hits}/{faces}':>11}{false:>12}")
         summary[name] = {label: {k: res[k] for k in ("rate", "found", "false_positives")}
                          for label, res in results[name].items()}
         if args.per_photo:
             labels = list(results[name])
-            print(f"{'photo (found+false)':<34}{'real':>5}"
-                  + "".join(f"{k[:11]:>12}" for k in labels))
+            print(f"{'photo: found+false, by side':<34}{'real':>5}"
+                  + "".join(f"{k + 1:>12}" for k in range(len(labels))))
             for k, p in enumerate(paths[name]):
                 counts = [score(results[name][lb]["boxes"][k], real[name][k]) for lb in labels]
                 cells = "".join(f"{f'{hit}+{false}':>12}" for hit, false in counts)

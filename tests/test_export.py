@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import make_run
+from helpers import fer_lines, make_run, write_csv
 
 from fer_keras import cli
 from fer_keras.data.loading import load_dataset, sample_path
@@ -70,6 +70,18 @@ def test_frozen_feature_head_is_joined_into_one_graph(runs, tmp_path):
     faces = load_dataset(sample_path())["PublicTest"][0][:16]
     joined = model.predict_on_batch(equalize_images(faces, "hist").astype("float32")[..., None])
     np.testing.assert_allclose(joined, load_run(runs["l2svm"]).scores(faces), atol=1e-5)
+
+
+def test_parity_tolerance_grows_with_large_scores():
+    labels = np.array([0, 1])
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    assert export.parity(probs, probs + 5e-5, labels, 1e-4)["passed"]
+    assert not export.parity(probs, probs + 2e-4, labels, 1e-4)["passed"]
+    margins = probs * 8e4  # L2-SVM margins of thousands: float32 rounds them by ~1e-2
+    p = export.parity(margins, margins + 0.5, labels, 1e-4)
+    assert p["passed"] and p["scale"] == 72000.0
+    assert not export.parity(margins, margins + 10.0, labels, 1e-4)["passed"]
+    assert not export.parity(probs, probs[:, ::-1], labels, 1e-4)["passed"]
 
 
 def test_what_cannot_be_exported(runs, tmp_path):
@@ -142,15 +154,26 @@ def test_a_packaged_model_exports_here_with_its_own_views(packaged_model, tmp_pa
     assert sorted(p.name for p in packaged_model.iterdir()) == before
 
 
+@pytest.fixture(scope="module")
+def real_faces(tmp_path_factory):
+    """A CSV of 70 real faces of the embedded sample (64 PublicTest): parity on real faces at a
+    sixth of the time of the whole sample's 401."""
+    dataset = load_dataset(sample_path())
+    (train, train_labels), (val, val_labels) = dataset["Training"], dataset["PublicTest"]
+    lines = (fer_lines(train[:6], train_labels[:6], ["Training"] * 6)
+             + fer_lines(val[:64], val_labels[:64], ["PublicTest"] * 64))
+    return write_csv(tmp_path_factory.mktemp("real") / "faces.csv", lines)
+
+
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
-def test_the_packaged_default_model_exports_with_parity(fmt, tmp_path):
+def test_the_packaged_default_model_exports_with_parity(fmt, real_faces, tmp_path):
     """The model that ships (cpu_fast: 40-px crops, mixed bfloat16, ten crops in its graph) is
     exported on every run of the suite, so a new default cannot silently break its exports."""
-    report = export.export_model(None, fmt, tmp_path)  # the real package, read only
+    report = export.export_model(None, fmt, tmp_path, data_path=real_faces)  # the real package
     p = report["parity"]
-    assert p["passed"] and p["n"] == 401 and p["max_abs_diff"] <= export.TOLERANCE, p
+    assert p["passed"] and p["n"] == 64 and p["max_abs_diff"] <= export.TOLERANCE, p
     assert report["tta"] == "tencrop" and report["trained_dtype"] == "mixed_bfloat16"
     rebuild = report["float32_rebuild"]  # float32 predicts as the bfloat16 network it was
-    assert rebuild["agreement"] >= 0.98 and abs(
-        rebuild["accuracy_export"] - rebuild["accuracy_keras"]) <= 0.01, rebuild
+    assert rebuild["agreement"] >= 0.95 and abs(
+        rebuild["accuracy_export"] - rebuild["accuracy_keras"]) <= 0.05, rebuild
     assert (tmp_path / export.export_name(fmt)).is_file()

@@ -80,6 +80,26 @@ def test_a_mixed_precision_network_rebuilds_in_float32(name, tmp_path):
     assert float32_model(rebuilt) is rebuilt  # a float32 model is returned as it is
 
 
+def test_float32_rebuild_keeps_an_adapted_normalization(tmp_path):
+    """The frozen-feature L2-SVM head standardises with statistics adapted to the features; the
+    rebuild must carry them (set_weights alone leaves its mean 0 and variance 1)."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(50, 20, size=(40, 5)).astype("float32")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        head = heads.l2svm_on_features(features, 7)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    head.save(tmp_path / "head.keras")
+    mixed = load_model_file(tmp_path / "head.keras", num_classes=None)
+    rebuilt = float32_model(mixed)
+    assert compute_dtype(mixed) == "mixed_bfloat16" and compute_dtype(rebuilt) == "float32"
+    expected = mixed.predict(features, verbose=0)
+    np.testing.assert_allclose(rebuilt.predict(features, verbose=0), expected,
+                               atol=0.05 * np.abs(expected).max())
+
+
 def test_frozen_feature_head_loads_in_safe_mode(tmp_path):
     features = np.random.default_rng(0).normal(size=(20, 5)).astype("float32")
     head = heads.l2svm_on_features(features, 7)

@@ -77,9 +77,9 @@ def test_smoothing_reduces_label_flips():
     probs = noisy_probabilities()
     raw, smoothed = labels_with(0.0, probs), labels_with(0.8, probs)
     flips_raw, flips_smoothed = count_flips(raw), count_flips(smoothed)
-    # Measured with seed 0: 105 flips raw, 18 smoothed; happy is the top label 46% of the
-    # frames raw and 74% smoothed.
-    assert flips_raw >= 80
+    # Measured with seed 0: 84 flips raw, 16 smoothed; happy is the top label in 68% of the
+    # frames raw and 90% smoothed.
+    assert flips_raw >= 60
     assert flips_smoothed <= flips_raw / 4
     assert smoothed.count("happy") > raw.count("happy")
     assert raw == [CLASS_NAMES[int(np.argmax(p))] for p in probs]  # smooth=0: the frame's own

@@ -8,6 +8,7 @@ from helpers import make_images
 from fer_keras.evaluation.tta import (
     TTA_MODES,
     check_mode,
+    distinct_mode,
     model_input_size,
     tta_scores,
     view_model,
@@ -59,6 +60,22 @@ def test_windows_say_where_each_view_lies(images, mode, size):
         np.testing.assert_array_equal(view, crop[:, :, ::-1] if mirrored else crop)
     assert windows("tencrop", 40, 48, 44)[:5] == [(0, 0, False), (0, 4, False), (8, 0, False),
                                                   (8, 4, False), (4, 2, False)]
+
+
+def test_whole_face_ten_crops_are_scored_once_each(images):
+    calls = []
+
+    def score(view):
+        calls.append(view.copy())
+        return view.reshape(len(view), -1)[:, :7].astype("float32") * (1 + view[:, 0, :1])
+
+    ten = tta_scores(score, images, "tencrop", 48)
+    assert len(calls) == 2  # the face and its mirror, not five copies of each
+    np.testing.assert_allclose(ten, np.mean([score(v) for v in views(images, "tencrop", 48)],
+                                            axis=0), rtol=1e-6)
+    assert distinct_mode("tencrop", 48) == "flip" and distinct_mode("tencrop", 40) == "tencrop"
+    assert distinct_mode("tencrop", 44, 48, 44) == "tencrop"  # not all views the same there
+    assert [distinct_mode(m, 48) for m in ("none", "flip")] == ["none", "flip"]
 
 
 def test_views_errors(images):

@@ -132,9 +132,9 @@ def test_smoothing_reduces_label_flips_on_a_noisy_clip(recognizer, tmp_path):
         rows = [r for r in read_csv(out) if r["track"]]
         assert len(rows) >= 55 and {r["track"] for r in rows} == {"1"}  # one face, one track
         flips[smooth] = count_flips(r["emotion"] for r in rows)
-    # Measured: FLIPS_MEASURED
-    assert flips[0.0] >= 8, flips
-    assert flips[0.8] <= flips[0.0] / 2, flips
+    # Measured: 12 flips between three labels raw, none with smooth=0.8 (2 with 0.5).
+    assert flips[0.0] >= 6, flips
+    assert flips[0.8] <= flips[0.0] / 3, flips
 
 
 def test_leaving_the_loop_keeps_a_playable_video(recognizer, tmp_path):
@@ -180,7 +180,7 @@ def test_a_closed_camera_ends_cleanly_with_a_status_line(run_dir, monkeypatch, t
     captured = capsys.readouterr()
     assert re.search(r"camera 0: 12 frames \[[0-9:]+, [0-9.]+frame/s\], 1 face: #1 \w+ 0\.\d\d",
                      captured.err), captured.err
-    assert "webcam0: 12 frames analysed (every 1), 12 with faces, 1 track" in captured.out
+    assert "camera 0: 12 frames analysed (every 1), 12 with faces, 1 track," in captured.out
     assert frames_in(out / "webcam0.mp4") == 12
     rows = read_csv(out / "webcam0.csv")
     assert [int(r["frame"]) for r in rows] == list(range(12))

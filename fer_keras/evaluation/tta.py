@@ -103,11 +103,27 @@ def tta_scores(score_fn: Callable[[np.ndarray], np.ndarray], images: np.ndarray,
     never saw keeps its score of ``-inf``.
 
     Views are copied and scored one at a time; the mean is taken in float64 and returned in the
-    dtype of the scores, so ``"none"`` returns ``score_fn``'s scores unchanged.
+    dtype of the scores, so ``"none"`` returns ``score_fn``'s scores unchanged. Views the size of
+    the faces are scored once each (:func:`distinct_mode`).
     """
+    images = np.asarray(images)
+    mode = distinct_mode(mode, size, *images.shape[1:3])
     scores = np.stack([np.asarray(score_fn(np.ascontiguousarray(view)))
                        for view in views(images, mode, size)])
     return scores.mean(axis=0, dtype=np.float64).astype(scores.dtype)
+
+
+def distinct_mode(mode: str, size: int, height: int = IMAGE_SIZE,
+                  width: int | None = None) -> str:
+    """The mode whose views have the same mean as ``mode``'s, each view scored once: ``"flip"``
+    for ``"tencrop"`` views that are the whole face (five copies of it, five of its mirror).
+
+    Example:
+        >>> distinct_mode("tencrop", 48), distinct_mode("tencrop", 40)
+        ('flip', 'tencrop')
+    """
+    whole = size == height == (height if width is None else width)
+    return "flip" if check_mode(mode) == "tencrop" and whole else mode
 
 
 def model_input_size(model: keras.Model) -> int:
@@ -142,7 +158,7 @@ def view_model(network: keras.Model, mode: str = "none") -> keras.Model:
     ops = keras.ops
     faces = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
     crops = []
-    for top, left, mirrored in windows(mode, size):
+    for top, left, mirrored in windows(distinct_mode(mode, size), size):
         crop = faces[:, top:top + size, left:left + size, :]
         crops.append(ops.flip(crop, axis=2) if mirrored else crop)
     scores = network(ops.concatenate(crops, axis=0))

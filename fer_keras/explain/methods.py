@@ -19,7 +19,13 @@ import numpy as np
 import tensorflow as tf
 
 from fer_keras import IMAGE_SIZE
-from fer_keras.evaluation.tta import check_mode, model_input_size, view_model, windows
+from fer_keras.evaluation.tta import (
+    check_mode,
+    distinct_mode,
+    model_input_size,
+    view_model,
+    windows,
+)
 from fer_keras.explain.graph import as_input, score_model
 
 
@@ -152,7 +158,9 @@ def grad_cam(model: keras.Model, images, classes=None, *, layer: str | None = No
     faces = as_input(images, scorer).numpy()
     classes = _classes(scorer, tf.constant(faces), classes, batch_size)
     height, width = faces.shape[1:3]
-    places = windows(mode, size, height, width) if size else [(0, 0, False)]
+    # whole-face views of tencrop are the face and its mirror five times each: once is enough
+    places = (windows(distinct_mode(mode, size, height, width), size, height, width) if size
+              else [(0, 0, False)])
     rows, cols = (size, size) if size else (height, width)
     cams = np.zeros(faces.shape[:3], dtype="float32")
     for top, left, mirrored in places:

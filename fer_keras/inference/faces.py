@@ -2,10 +2,11 @@
 
 Every image becomes uint8 grey or BGR first (:func:`read_image`, :func:`to_uint8`), whatever its
 file format, bit depth or channels, so the detectors and the crops only ever see 8-bit pixels.
-Detectors return boxes ``(x, y, w, h)`` in the coordinates of the image they were given; an image
-larger than ``max_side`` is searched on a downscaled copy and the boxes are scaled back. The
+Detectors return boxes ``(x, y, w, h)`` in the coordinates of the image they were given. The
 smallest face searched is ``min_size`` pixels or ``min_fraction`` of the image's shorter side,
-whichever is larger: a detector's pyramid costs most at its smallest faces.
+whichever is larger; an image is searched on a copy downscaled so that this face is 30 pixels
+(the cascade's window is 24; a pyramid costs most at its smallest faces) and no side exceeds
+``max_side``, and the boxes are scaled back.
 
 - :class:`HaarFaceDetector`: OpenCV's frontal-face Haar cascade, each face confirmed by a second
   cascade; both ship inside the OpenCV wheel (``cv2.data.haarcascades``), so nothing is
@@ -43,7 +44,8 @@ from fer_keras.inference.images import (  # noqa: F401
 
 
 class FaceDetector:
-    """Base class: search a downscaled copy of large images, return boxes in full-size pixels.
+    """Base class: search a downscaled copy of large images, return boxes in full-size pixels,
+    left to right.
 
     Subclasses implement ``_detect(image, min_size)`` on a uint8 grey or BGR image and return
     ``(boxes (n, 4) as x, y, w, h, scores (n,))``; those whose one instance may run in several
@@ -57,6 +59,8 @@ class FaceDetector:
     """
 
     thread_safe = False
+    #: The smallest face's side on the searched copy.
+    search_face = 30
 
     def __init__(self, *, min_size: int = 30, min_fraction: float = 0.0, max_side: int = 1280):
         if not 0 <= min_fraction < 1:
@@ -71,13 +75,17 @@ class FaceDetector:
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boxes ``(n, 4)`` int ``x, y, w, h`` and detection scores ``(n,)`` of the faces."""
         min_face = self.min_face(image.shape)
-        scale = min(1.0, self.max_side / max(image.shape[:2]))
+        scale = min(1.0, self.max_side / max(image.shape[:2]),
+                    max(self.search_face, self.min_size) / min_face)
         if scale < 1.0:
             size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         boxes, scores = self._detect(image, max(1, round(min_face * scale)))
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        return np.rint(boxes / scale).astype(np.int64), np.asarray(scores, np.float32).reshape(-1)
+        # Left to right: OpenCV's order depends on how its threads happened to share the work.
+        order = np.lexsort((boxes[:, 1], boxes[:, 0]))
+        return (np.rint(boxes[order] / scale).astype(np.int64),
+                np.asarray(scores, np.float32).reshape(-1)[order])
 
     def _detect(self, image, min_size):
         raise NotImplementedError
@@ -90,10 +98,14 @@ class HaarFaceDetector(FaceDetector):
     The first cascade alone cannot tell textures from faces by its neighbour count: on coins,
     cloth, wood grain and enlarged photos it gathers as many neighbours (up to 26) as small real
     faces do, so a face is kept only when OpenCV's ``frontalface_alt`` cascade, run on the box
-    and a margin around it, also fires ``min_check_hits`` times near the box's size (real faces:
-    8 to 90 hits, mostly tens; textures in scikit-image's photos: 0 to 6). With that check, few
-    neighbours suffice, and the coarser ``scale_factor`` 1.2 searches about 40% faster while
-    finding more faces than 8 neighbours at 1.1 did.
+    and a margin of 0.4 of it around it, also fires ``min_check_hits`` times near the box's size
+    (real faces: mostly tens of hits, 5 to 10 for the blurred, enlarged FER2013 faces of
+    ``benchmarks/bench_predict.py``; textures and objects in scikit-image's photos: 0 to 6).
+    With that check, one neighbour suffices. On that benchmark's ordinary photos (45 faces)
+    these settings, with the default tenth of the shorter side as the smallest face, find 38
+    faces and no false one; the former ones (``scale_factor`` 1.2, two neighbours, 8 hits in a
+    margin of 0.25, faces from 30 px) found 33, and the ``fer`` package's (1.1, five
+    neighbours, no check) finds 37, with 9 false ones.
 
     Args:
         cascade: a file name in ``cv2.data.haarcascades`` or a path to a cascade XML file.
@@ -110,9 +122,9 @@ class HaarFaceDetector(FaceDetector):
     thread_safe = True
 
     def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", *,
-                 scale_factor: float = 1.2, min_neighbors: int = 2,
+                 scale_factor: float = 1.15, min_neighbors: int = 1,
                  check_cascade: str | None = "haarcascade_frontalface_alt.xml",
-                 min_check_hits: int = 8, min_size: int = 30, min_fraction: float = 0.0,
+                 min_check_hits: int = 7, min_size: int = 30, min_fraction: float = 0.0,
                  max_side: int = 1280):
         super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side)
         if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
@@ -152,9 +164,10 @@ class HaarFaceDetector(FaceDetector):
         if self.checker is not None and len(boxes):
             keep = [self.check_hits(grey, box) >= self.min_check_hits for box in boxes]
             boxes, neighbours = boxes[keep], neighbours[keep]
-        return boxes, neighbours
+        keep = _distinct(boxes, neighbours)
+        return boxes[keep], neighbours[keep]
 
-    def check_hits(self, grey: np.ndarray, box, face: int = 48, margin: float = 0.25) -> int:
+    def check_hits(self, grey: np.ndarray, box, face: int = 48, margin: float = 0.4) -> int:
         """Raw windows of ``check_cascade`` about the size of ``box`` around it, on a copy
         scaled so that the box is ``face`` pixels wide."""
         x, y, w, h = box
@@ -168,6 +181,20 @@ class HaarFaceDetector(FaceDetector):
                                              minSize=(int(face * 0.7),) * 2,
                                              maxSize=(int(face * 1.4),) * 2)
         return len(hits)
+
+
+def _distinct(boxes: np.ndarray, scores: np.ndarray, overlap: float = 0.5) -> list[int]:
+    """Indices of the boxes to keep, best score first, dropping any box that shares more than
+    ``overlap`` of the smaller box's area with one kept: one face found at two sizes that
+    OpenCV's grouping left apart (a large box around a small one has a low IoU)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    kept = []
+    for i in np.argsort(-np.asarray(scores, np.float64), kind="stable"):
+        x, y, w, h = boxes[i]
+        if all(max(0.0, min(x + w, a + c) - max(x, a)) * max(0.0, min(y + h, b + d) - max(y, b))
+               <= overlap * min(w * h, c * d) for a, b, c, d in boxes[kept]):
+            kept.append(i)
+    return sorted(kept)
 
 
 def _load_cascade(cascade: str) -> cv2.CascadeClassifier:

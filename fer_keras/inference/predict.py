@@ -171,7 +171,8 @@ def main(argv=None) -> int:
                 record["stopped"] = True
                 text += ", stopped by Ctrl-C"
                 interrupted |= not isinstance(source, int)  # Ctrl-C is how a camera ends
-            failed |= _report(source, record["error"], text)
+            name = f"camera {source}" if isinstance(source, int) else source
+            failed |= _report(name, record["error"], text)
             records.append(record)
     if args.json:
         _io.write_json(args.json, {"model": str(args.model), "results": records})

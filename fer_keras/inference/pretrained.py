@@ -73,11 +73,12 @@ def package_run(run_dir: str | os.PathLike, name: str = DEFAULT_NAME, *,
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json).")
     config = runs.read_config(run_dir / "config.json")
-    if config.get("status") != "finished":
-        raise ValueError(f"{run_dir}: the run is not finished (status {config.get('status')!r}).")
+    # first: compare's head runs have no status, being no training run
     if config.get("head") == "svc" or config.get("features_from"):
         raise ValueError(f"{run_dir}: only end-to-end networks (softmax, l2svm heads) are "
                          "packaged; an SVC or frozen-feature head is not a single .keras file.")
+    if config.get("status") != "finished":
+        raise ValueError(f"{run_dir}: the run is not finished (status {config.get('status')!r}).")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = _io.temp_dir(f".{name}-", target.parent)
     try:

@@ -82,8 +82,9 @@ class EmotionRecognizer:
         min_face: smallest face side in pixels.
         min_face_fraction: smallest face side as a fraction of the image's shorter side, when
             that is more than ``min_face`` (0: ``min_face`` alone, to find faces smaller than a
-            tenth of a photo, as in crowds). The detector's pyramid costs most at its smallest
-            faces: on a 560x760 portrait the default searches from 56 pixels.
+            tenth of a photo, as in crowds). A detector's pyramid costs most at its smallest
+            faces: on a 560x760 portrait the default searches faces from 56 pixels, on a copy
+            downscaled so that they are 30 (see ``fer_keras.inference.faces``).
         max_side: larger images are searched downscaled.
         batch_size: faces per model call.
         workers: threads that read and search images at once in :meth:`iter_detect` (OpenCV

@@ -87,10 +87,9 @@ def _check_classifier(path: Path, model: keras.Model, num_classes: int) -> None:
 def compute_dtype(model: keras.Model) -> str:
     """The dtype policy ``model`` computes in: ``"float32"``, or the first other policy of its
     layers (nested models included), e.g. ``"mixed_bfloat16"`` for a mixed-precision run."""
-    for layer in model.layers:
-        name = (compute_dtype(layer) if isinstance(layer, keras.Model)
-                else getattr(getattr(layer, "dtype_policy", None), "name", "float32"))
-        if name != "float32":
+    for layer in _layers(model):
+        name = getattr(getattr(layer, "dtype_policy", None), "name", "float32")
+        if name != "float32" and not isinstance(layer, keras.Model):
             return name
     return "float32"
 
@@ -114,8 +113,22 @@ def float32_model(model: keras.Model) -> keras.Model:
     config = _float32_policies(keras.saving.serialize_keras_object(model))
     config.pop("compile_config", None)  # an inference graph: no loss, no optimizer
     rebuilt = keras.saving.deserialize_keras_object(config)
-    rebuilt.set_weights(model.get_weights())  # mixed policies keep float32 variables: exact
+    # Layer by layer, as a .keras file loads: an adapted Normalization recomputes its mean and
+    # variance from its variables here (set_weights would leave them at 0 and 1). Mixed policies
+    # keep float32 variables, so the copy is exact.
+    for source, target in zip(_layers(model), _layers(rebuilt), strict=True):
+        store = {}
+        source.save_own_variables(store)
+        target.load_own_variables(store)
     return rebuilt
+
+
+def _layers(model: keras.Model):
+    """Every layer of ``model``, nested models' layers after the nested model, in order."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
 
 
 def _float32_policies(config):
