@@ -66,6 +66,8 @@ def test_frozen_feature_head_is_joined_into_one_graph(runs, tmp_path):
     report = export.export_model(runs["l2svm"], "tflite", tmp_path)
     assert report["parity"]["passed"] and report["head"] == "l2svm"
     assert (tmp_path / "model.tflite").is_file() and (tmp_path / "model.tflite.json").is_file()
+    # its Normalization's adapted mean and variance are constants of the ONNX graph, not inputs
+    assert export.export_model(runs["l2svm"], "onnx", tmp_path)["parity"]["passed"]
     model, config, _ = export.load_graph_model(runs["l2svm"])
     faces = load_dataset(sample_path())["PublicTest"][0][:16]
     joined = model.predict_on_batch(equalize_images(faces, "hist").astype("float32")[..., None])

@@ -27,10 +27,6 @@ ones. An SVC head is scikit-learn, not a graph: such a run is refused (export th
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import tempfile
-import warnings
 from pathlib import Path
 
 import keras
@@ -41,6 +37,7 @@ from fer_keras.data import loading as data
 from fer_keras.data import pipeline
 from fer_keras.evaluation.run_dir import DEFAULT_MODEL, Run, load_run
 from fer_keras.evaluation.tta import TTA_MODES, view_model
+from fer_keras.inference import export_formats as formats
 from fer_keras.models.saving import compute_dtype, float32_model
 
 FORMATS = ("saved_model", "tflite", "onnx")
@@ -131,18 +128,18 @@ def export_model(source, format: str, out=None, *, quantize: str | None = None,
                    if key in ("max_abs_diff", "agreement", "accuracy_keras", "accuracy_export")}
     out = Path(out if out else run.output_dir()) / export_name(format, quantize)
     if format == "saved_model":
-        _save_dir(out, lambda tmp: model.export(tmp, format="tf_saved_model", verbose=False))
-        runner = _saved_model_runner(out)
+        formats.save_dir(out, lambda tmp: model.export(tmp, format="tf_saved_model", verbose=False))
+        runner = formats.saved_model_runner(out)
     elif format == "tflite":
         calibration = _inputs(data.train_split(dataset)[0][:200], equalize) if quantize else None
         with _io.atomic_path(out) as tmp:
-            tmp.write_bytes(_tflite_bytes(model, calibration))
-        runner = _tflite_runner(out)
+            tmp.write_bytes(formats.tflite_bytes(model, calibration))
+        runner = formats.tflite_runner(out)
     else:
-        _require_onnx()
+        formats.require_onnx()
         with _io.atomic_path(out) as tmp:
-            model.export(tmp, format="onnx", verbose=False)
-        runner = _onnx_runner(out)
+            formats.write_onnx(model, tmp)
+        runner = formats.onnx_runner(out)
     report = {"format": format, "quantize": quantize, "path": str(out),
               "source": str(run.run_dir if source is None else source),
               "input": f"float32 (n, {IMAGE_SIZE}, {IMAGE_SIZE}, 1): raw 0-255 grey faces",
@@ -178,85 +175,6 @@ def parity(reference: np.ndarray, exported: np.ndarray, labels: np.ndarray,
 
 def _inputs(faces, equalize):
     return pipeline.equalize_images(faces, equalize).astype(np.float32)[..., None]
-
-
-def _save_dir(out: Path, write) -> None:
-    # A folder cannot be swapped in atomically over an existing one; the old one goes just before.
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _io.temp_dir(f".{out.name}.", out.parent)
-    try:
-        write(str(tmp))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _saved_model_runner(path):
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(str(path))  # kept: its functions need its variables alive
-    return lambda x: loaded.serve(x).numpy()
-
-
-def _tflite_bytes(model: keras.Model, calibration: np.ndarray | None) -> bytes:
-    import tensorflow as tf
-
-    with tempfile.TemporaryDirectory() as tmp:
-        # Through a SavedModel: TFLiteConverter.from_keras_model expects a tf.keras model.
-        model.export(tmp, format="tf_saved_model", verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        if calibration is not None:
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = lambda: ([face[None]] for face in calibration)
-        return converter.convert()
-
-
-def _tflite_runner(path):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:
-        import tensorflow as tf
-
-        Interpreter = tf.lite.Interpreter
-    with warnings.catch_warnings():  # tf.lite.Interpreter warns that it moved to ai_edge_litert
-        warnings.simplefilter("ignore")
-        # every core: the parity check runs every face's views (4,010 crops for cpu_fast)
-        interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
-    inp, outp = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
-
-    def run(x):
-        interpreter.resize_tensor_input(inp["index"], x.shape)
-        interpreter.allocate_tensors()
-        interpreter.set_tensor(inp["index"], x)
-        interpreter.invoke()
-        return interpreter.get_tensor(outp["index"])
-
-    return run
-
-
-def _require_onnx():
-    missing = [m for m in ("tf2onnx", "onnxruntime") if not _importable(m)]
-    if missing:  # a RuntimeError: the one error line of the command, not a traceback
-        raise RuntimeError(f"ONNX export needs {' and '.join(missing)}: pip install "
-                          f"{' '.join(missing)}")
-
-
-def _importable(module: str) -> bool:
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
-
-
-def _onnx_runner(path):
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return lambda x: session.run(None, {name: x})[0]
 
 
 def format_report(report: dict) -> str:
