@@ -45,7 +45,9 @@ FULL = DATA.name == "fer2013.csv"
 # data; compare gives it 3.5 minutes on the embedded sample); quick mode: two epochs.
 CONFIG = recipe_config("cpu_fast")
 if QUICK:
-    CONFIG = {**CONFIG, "epochs": 2, "batch_size": 32, "max_minutes": None}
+    CONFIG = {**CONFIG, "epochs": 2, "batch_size": 32, "max_minutes": None, "crop": None,
+              "tta": "none", "mixed_precision": False,
+              "model_options": {"filters": [8, 16], "dense_units": 16}}
 OUT = tempfile.mkdtemp(prefix="fer_keras_02_") if QUICK else "models"
 DATA, CONFIG
 
