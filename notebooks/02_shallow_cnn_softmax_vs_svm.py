@@ -35,8 +35,8 @@ import tempfile
 from fer_keras.data.loading import default_data_path, load_dataset
 from fer_keras.evaluation.metrics import plot_confusion_matrix
 from fer_keras.experiments.compare import compare
-from fer_keras.training.recipes import recipe_config
 from fer_keras.explain.run import plot_training_curves
+from fer_keras.training.recipes import recipe_config
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 DATA = default_data_path()
