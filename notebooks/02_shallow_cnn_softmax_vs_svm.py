@@ -82,7 +82,7 @@ plot_training_curves(network_run)
 # %%
 # one figure per head, with the network's own test-time augmentation (the last row of each head)
 figures = {row["head"]: plot_confusion_matrix(row["metrics"]["PublicTest"]["confusion_matrix"],
-                                              title=f"{row['head']} (TTA {row['tta']}) on PublicTest")
+                                              title=f"{row['head']}, TTA {row['tta']}")
            for row in result["rows"]}
 figures["softmax"]
 
