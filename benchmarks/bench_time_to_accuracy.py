@@ -8,7 +8,9 @@ For every run: its PublicTest accuracy after each epoch against the training min
 ``fit_seconds`` spread evenly over their epochs, marked "≈" in the table), its final reported
 accuracy (``metrics.json``, with the run's own TTA; flip TTA when only
 ``metrics_PublicTest_tta-flip.json`` has it), and the minutes it took to first reach each
-threshold. Prints a Markdown table, saves the figure.
+threshold. An ensemble folder is one point at its members' cumulative training minutes; a
+distilled run's label names its teacher (whose one-off scoring is not in its minutes). Prints a
+Markdown table, saves the figure.
 The runs themselves come from the commands in the README (each run's ``config.json`` replays it).
 """
 
@@ -25,6 +27,8 @@ from fer_keras.evaluation.metrics import read_history
 
 def run_curve(run_dir: Path) -> dict:
     config = json.loads((run_dir / "config.json").read_text())
+    if config.get("kind") == "ensemble":
+        return ensemble_point(run_dir, config)
     history = read_history(run_dir / "history.csv")
     accuracy = np.asarray(history["val_accuracy"])
     if "fit_minutes" in history:
@@ -35,12 +39,25 @@ def run_curve(run_dir: Path) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     flip = run_dir / "metrics_PublicTest_tta-flip.json"
     label = config.get("recipe") or config["model"]
+    if config.get("teacher"):
+        label += f" + teacher {Path(config['teacher']).name}"
     tta = metrics.get("tta", "none")  # the reported accuracy is with the run's own TTA
     if tta == "none" and flip.exists():  # runs that were scored with flip TTA afterwards
         tta, metrics = "flip", {"PublicTest": json.loads(flip.read_text())}
     return {"run": run_dir.name, "label": label, "minutes": minutes, "accuracy": accuracy,
             "exact": exact, "final": metrics["PublicTest"]["accuracy"], "tta": tta,
             "total_minutes": config["fit_seconds"] / 60}
+
+
+def ensemble_point(ens_dir: Path, config: dict) -> dict:
+    """An ensemble folder (``fer_keras.ensemble --family``): one point at its members' summed
+    training minutes (trained one after another on the same cores), at its reported accuracy."""
+    metrics = json.loads((ens_dir / "metrics.json").read_text())
+    minutes = config["fit_seconds"] / 60
+    final = metrics["PublicTest"]["accuracy"]
+    return {"run": ens_dir.name, "label": f"ensemble {config.get('family', '')}".strip(),
+            "minutes": np.array([minutes]), "accuracy": np.array([final]), "exact": True,
+            "final": final, "tta": "members'", "total_minutes": minutes}
 
 
 def first_reach(curve: dict, threshold: float) -> float | None:
@@ -52,6 +69,10 @@ def plot(curves, thresholds) -> Figure:
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
     for c in curves:
+        if c["tta"] == "members'":  # an ensemble: one point, at its members' summed minutes
+            ax.scatter(c["minutes"], c["accuracy"], marker="D", s=50, zorder=3,
+                       label=f"{c['label']} ({c['run']})")
+            continue
         ax.plot(c["minutes"], c["accuracy"], marker=".", label=f"{c['label']} ({c['run']})")
         if c["tta"] != "none":
             ax.scatter([c["minutes"][-1]], [c["final"]], marker="*", s=80, zorder=3,

@@ -1,4 +1,4 @@
-"""``python -m fer_keras.ensemble``: train and combine k-fold ensembles.
+"""``python -m fer_keras.ensemble``: train and combine ensembles, k-fold or full-Training families.
 
 The same as ``fer-keras ensemble``: a thin face over `fer_keras.experiments.ensemble`,
 started through the shared `fer_keras.cli` layer.

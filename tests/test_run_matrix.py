@@ -3,7 +3,8 @@
 One tiny run (one epoch on a generated CSV) of each distinctive setting a recipe can have — whole
 faces and 40-px crops, float32 and mixed bfloat16, softmax, L2-SVM and SVC heads, histogram
 equalisation, six classes, a 96-px ImageNet-style backbone — and compare's head runs, which
-reference their network through ``features_from``. Each run is built once per module, on first
+reference their network through ``features_from``; a full-Training ensemble folder and a student
+distilled from it. Each run is built once per module, on first
 use; each (run, consumer) pair is one test. A consumer that cannot serve a kind of run says so in
 one line, a ValueError naming the run and why, and the test checks that line.
 """
@@ -38,7 +39,10 @@ TRAIN_RUNS = {
 #: compare's network is the cpu_fast recipe's shape: 40-px crops, mixed bfloat16, ten crops.
 COMPARE_NETWORK = {"crop": 40, "tta": "tencrop", "mixed_precision": True}
 COMPARE_RUNS = ("compare_softmax", "compare_l2svm", "compare_svc", "compare_linear_svc")
-RUNS = (*TRAIN_RUNS, *COMPARE_RUNS)
+#: A full-Training ensemble folder (its graph averages crop and whole-face bfloat16 members) and
+#: a student distilled from it.
+OTHER_RUNS = ("ensemble", "distilled")
+RUNS = (*TRAIN_RUNS, *COMPARE_RUNS, *OTHER_RUNS)
 SVC_RUNS = ("svc", "compare_svc", "compare_linear_svc")
 #: Runs that are not one end-to-end network (packaging refuses them), and over the size limit.
 NOT_PACKAGED = (*SVC_RUNS, "compare_l2svm")
@@ -58,6 +62,10 @@ class Runs:
         if name not in self._dirs:
             if name in TRAIN_RUNS:
                 self._dirs[name] = self._train(name)
+            elif name == "ensemble":
+                self._dirs[name] = self._ensemble()
+            elif name == "distilled":
+                self._dirs[name] = self._train(name, teacher=str(self["ensemble"]))
             else:
                 self._compare()
         return self._dirs[name]
@@ -65,10 +73,17 @@ class Runs:
     def _base(self) -> dict:
         return {**TINY_TRAINING, "epochs": 1, "augment": False, "data": self.csv}
 
-    def _train(self, name: str) -> Path:
+    def _train(self, name: str, **changes) -> Path:
         from fer_keras.training.train import train
 
-        return train({**self._base(), **TRAIN_RUNS[name]}, out=str(self.root / name))
+        return train({**self._base(), **TRAIN_RUNS.get(name, {}), **changes},
+                     out=str(self.root / name))
+
+    def _ensemble(self) -> Path:
+        from fer_keras.experiments.family_ensemble import family_ensemble
+
+        return family_ensemble("cpu_fast3", changes=self._base(), data_path=self.csv,
+                               out=self.root / "ensemble", verbose=0)["dir"]
 
     def _compare(self):
         from fer_keras.experiments.compare import compare
@@ -109,6 +124,12 @@ def test_evaluate(runs, name, mode, tmp_path):
 @pytest.mark.parametrize("name", RUNS)
 def test_explain(runs, name, method, tmp_path, capsys):
     out = tmp_path / "explain"
+    if name == "ensemble" and method in ("gradcam", "filters"):
+        with pytest.raises(ValueError) as err:
+            explain.main([str(runs[name]), "--method", method, "--data", runs.csv, "--out",
+                          str(out)])
+        assert "explain a member" in one_line(err, runs[name]) and not out.exists()
+        return
     assert explain.main([str(runs[name]), "--method", method, "--n", "2", "--data", runs.csv,
                          "--out", str(out)]) == 0
     written = [Path(line) for line in capsys.readouterr().out.split()]
@@ -138,7 +159,7 @@ def test_export(runs, name, fmt, quantize, tmp_path):
         assert p["passed"], p
     assert report["class_names"] == list(run.class_names)
     assert report["tta"] == run.tta_mode()
-    mixed = "bf16" in name or name.startswith("compare")
+    mixed = "bf16" in name or name.startswith("compare") or name == "ensemble"
     assert report["trained_dtype"] == ("mixed_bfloat16" if mixed else "float32")
     rebuild = report["float32_rebuild"]
     assert (rebuild is not None) == mixed

@@ -231,7 +231,8 @@ def make_dataset(images, labels=None, *, batch_size: int = 64, training: bool = 
 
     Args:
         images: uint8 `(n, 48, 48)` (or `(n, 48, 48, 1)`).
-        labels: int `(n,)`; None yields images only.
+        labels: int `(n,)`, or float `(n, m)` targets passed through as they are (a distilled
+            run's, see `fer_keras.models.distillation`); None yields images only.
         training: shuffle every epoch (seeded), apply `augment` and crop at random.
         augment: True for `DEFAULT_AUGMENT`, a dict to override it, None/False for none.
         equalize: None, "hist" or "clahe" (see `equalize_images`); applied to the whole images,
@@ -254,7 +255,11 @@ def make_dataset(images, labels=None, *, batch_size: int = 64, training: bool = 
         raise ValueError(f"crop must be between 1 and the image side {min(images.shape[1:])}. "
                          f"Received: crop={crop}")
     images = equalize_images(images, equalize)[..., None]
-    tensors = images if labels is None else (images, np.asarray(labels, np.int64))
+    if labels is not None:
+        labels = np.asarray(labels)
+        # Integer classes, or float rows of per-image targets (a distilled run's label + teacher).
+        labels = labels.astype(np.float32 if labels.ndim == 2 else np.int64)
+    tensors = images if labels is None else (images, labels)
     ds = tf.data.Dataset.from_tensor_slices(tensors)
     if training:
         ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
@@ -273,7 +278,7 @@ def make_dataset(images, labels=None, *, batch_size: int = 64, training: bool = 
             x = tf.repeat(x, 3, axis=-1)
         if y is None:
             return x
-        if num_classes:
+        if num_classes and y.shape.rank == 1:
             y = tf.one_hot(y, num_classes)
         return x, y
 

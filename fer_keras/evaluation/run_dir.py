@@ -84,8 +84,17 @@ def is_packaged(path: str | os.PathLike) -> bool:
 
 
 def outputs_softmax(model: keras.Model) -> bool:
-    """Whether ``model``'s output layer is a softmax (probabilities, not L2-SVM or raw scores)."""
-    return getattr(getattr(model.layers[-1], "activation", None), "__name__", "") == "softmax"
+    """Whether ``model``'s output layer is a softmax (probabilities, not L2-SVM or raw scores).
+
+    An averaged ensemble (``fer_keras.evaluation.averaging``) outputs probabilities when every
+    member does; a model ending in a nested model when that one does.
+    """
+    last = model.layers[-1]
+    if isinstance(last, keras.layers.Average):
+        return all(outputs_softmax(m) for m in model.layers if isinstance(m, keras.Model))
+    if isinstance(last, keras.Model):
+        return outputs_softmax(last)
+    return getattr(getattr(last, "activation", None), "__name__", "") == "softmax"
 
 
 @dataclass
@@ -187,20 +196,22 @@ class Run:
                            name=f"{self.model.name}_{self.feature_head.name}")
 
 
-def load_run(model: str | os.PathLike | None = None) -> Run:
+def load_run(model: str | os.PathLike | None = None, *, compile: bool = True) -> Run:
     """Open a model: a run directory, a ``.keras`` file or a packaged name (:func:`resolve_model`).
 
     A run directory written by ``fer_keras.train`` or ``fer_keras.compare`` brings its config and
     its SVC or frozen-feature head; a ``.keras`` file is the network alone, with the
     ``config.json`` beside it (if any) saying how it was trained. Models load with ``safe_mode``
     and the SVC head without pickle; a damaged or foreign file raises
-    :class:`~fer_keras.models.saving.ModelFileError` naming it.
+    :class:`~fer_keras.models.saving.ModelFileError` naming it. ``compile=False`` leaves out the
+    training state (loss, optimizer): what a graph built on the networks should hold.
     """
     path = resolve_model(model)
     if path.is_file():
         beside = path.with_name("config.json")
         config = read_config(beside) if beside.is_file() else {}
-        return Run(path.parent, config, load_model_file(path, num_classes=_classes(config)))
+        return Run(path.parent, config, load_model_file(path, num_classes=_classes(config),
+                                                        compile=compile))
     run_dir = path
     if not (run_dir / "config.json").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json).")
@@ -209,10 +220,11 @@ def load_run(model: str | os.PathLike | None = None) -> Run:
         "features_from") else run_dir
     if not (network_dir / "best.keras").is_file():
         raise FileNotFoundError(f"{network_dir / 'best.keras'} is missing; did the run finish?")
-    model = load_model_file(network_dir / "best.keras", num_classes=_classes(config))
+    model = load_model_file(network_dir / "best.keras", num_classes=_classes(config),
+                            compile=compile)
     svc_file = run_dir / "svc_head.json"
     svc = heads.load_svc(svc_file) if svc_file.is_file() else None
-    feature_head = (load_model_file(run_dir / "head.keras", num_classes=None)
+    feature_head = (load_model_file(run_dir / "head.keras", num_classes=None, compile=compile)
                     if (run_dir / "head.keras").is_file() else None)
     return Run(run_dir, config, model, svc, feature_head)
 

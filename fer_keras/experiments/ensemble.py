@@ -1,5 +1,8 @@
 """K-fold ensembles: each member model trained on K folds of Training, combined on PublicTest.
 
+(``--family NAME`` builds the other kind, members trained on all of Training: see
+:mod:`fer_keras.experiments.family_ensemble`.)
+
 ``python -m fer_keras.ensemble --folds 4 --members susa_cnn:8,resnet18:8`` splits Training into K
 stratified folds (``data.stratified_kfold``, seeded) and trains every member K times with
 ``fer_keras.train`` (softmax head; see :mod:`fer_keras.experiments.kfold`): fold model k trains on
@@ -51,9 +54,10 @@ from fer_keras.data import loading as data
 from fer_keras.evaluation.metrics import save_confusion_figure
 from fer_keras.evaluation.run_dir import library_versions
 from fer_keras.evaluation.tta import TTA_MODES, check_mode
-from fer_keras.experiments import kfold
+from fer_keras.experiments import families, kfold
 from fer_keras.experiments.blend import fit_weights, weighted_average
 from fer_keras.experiments.ensemble_report import _markdown, _row, format_table  # noqa: F401
+from fer_keras.experiments.family_ensemble import family_ensemble
 from fer_keras.models import list_models
 from fer_keras.training import options
 from fer_keras.training.train import resolve_config
@@ -236,12 +240,17 @@ def _member_configs(members, model_options, base, *, data_path, quick) -> dict[s
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = cli.parser("ensemble", __doc__.split("\n")[0])
-    p.add_argument("--members", required=True,
-                   help="comma list of [LABEL=]MODEL:EPOCHS, e.g. susa_cnn:8,resnet18:8; models: "
-                        f"{', '.join(list_models())}")
+    p = cli.parser("ensemble", "Train and combine ensembles: k-fold (--members) or members on "
+                   "all of Training (--family).")
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--members",
+                      help="k-fold: comma list of [LABEL=]MODEL:EPOCHS, e.g. susa_cnn:8,resnet18:8"
+                           f"; models: {', '.join(list_models())}")
+    kind.add_argument("--family", choices=families.list_families(),
+                      help="members on all of Training, averaged (see "
+                           "fer_keras.experiments.families); --set changes every member")
     options.add_config_options(p)
-    p.add_argument("--folds", type=int, default=4, help="K stratified folds of Training (4)")
+    p.add_argument("--folds", type=int, help="K stratified folds of Training (4)")
     cli.add_data(p)
     cli.add_out(p, "the ensemble folder", "models")
     p.add_argument("--name", help="ensemble folder name (default: from the members, folds and "
@@ -260,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.family:
+        return _family_main(args)
     member_options = {}
     for item in args.member_options:
         label, sep, text = item.partition("=")
@@ -270,7 +281,8 @@ def main(argv=None) -> int:
         except argparse.ArgumentTypeError as err:
             raise EnsembleError(f"--member-options {label}: {err}") from None
     try:
-        result = ensemble(args.members, config=options.base_config(args), folds=args.folds,
+        result = ensemble(args.members, config=options.base_config(args),
+                          folds=4 if args.folds is None else args.folds,
                           data_path=args.data, out=args.out, name=args.name, seed=args.seed,
                           tta=args.tta, model_options=member_options, quick=args.quick,
                           max_minutes=args.max_minutes, verbose=args.verbose)
@@ -278,4 +290,28 @@ def main(argv=None) -> int:
         raise kfold.StaleRunError(f"{err} Give another --name, or remove that folder.") from None
     print(result["table"])
     print(f"\nBest on {VAL_SPLIT}: {result['best']['name']}\nWritten: {result['markdown']}")
+    return 0
+
+
+def _family_main(args) -> int:
+    given = [flag for flag, value in (("--folds", args.folds), ("--tta", args.tta),
+                                      ("--member-options", args.member_options),
+                                      ("--quick", args.quick),
+                                      ("--recipe", getattr(args, "recipe", None)))
+             if value]
+    if given:
+        raise EnsembleError(f"--family sets each member's recipe, views and data; drop "
+                            f"{', '.join(given)} (--set KEY=VALUE changes every member).")
+    changes = options.base_config(args)
+    if args.max_minutes is not None:
+        changes["max_minutes"] = args.max_minutes
+    try:
+        result = family_ensemble(args.family, changes=changes, data_path=args.data,
+                                 out=args.out, name=args.name, seed=args.seed,
+                                 verbose=args.verbose)
+    except kfold.StaleRunError as err:
+        raise kfold.StaleRunError(f"{err} Give another --name, or remove that folder.") from None
+    print(result["table"])
+    print(f"\n{result['markdown'].read_text().split(chr(10) + chr(10))[-2]}"
+          f"\nWritten: {result['markdown']}")
     return 0

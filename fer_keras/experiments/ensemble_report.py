@@ -1,8 +1,13 @@
-"""An ensemble's report: one row per member and per combination, the table and the markdown."""
+"""An ensemble's report: one row per member and per combination, the tables and the markdown.
+
+K-fold ensembles (``_row``, ``format_table``) and full-Training families (``member_row``,
+``pair_row``, ``family_table``, ``pair_table``, ``family_markdown``)."""
 
 from __future__ import annotations
 
 import os
+
+import numpy as np
 
 from fer_keras import VAL_SPLIT
 from fer_keras.evaluation.metrics import classification_metrics
@@ -44,4 +49,59 @@ def _markdown(spec: dict, table: str, best: dict, figure: str) -> str:
         table,
         f"## Best on {VAL_SPLIT}: {best['name']} (accuracy "
         f"{100 * best[VAL_SPLIT]['accuracy']:.2f}%, macro-F1 {best[VAL_SPLIT]['macro_f1']:.3f})",
+        f"![confusion matrix]({figure})"]) + "\n"
+
+
+def member_row(label, run, public, labels, ens_dir, names) -> dict:
+    """One full-Training member: PublicTest metrics over its own views, training time, epochs."""
+    config = run.config
+    phases = config.get("phases") or [{}]
+    return {"name": label, "kind": "member", "run_dir": os.path.relpath(run.run_dir, ens_dir),
+            "tta": run.tta_mode(), "minutes": round(config.get("fit_seconds", 0.0) / 60, 1),
+            "epochs": sum(p.get("epochs_run", 0) for p in phases) or None,
+            VAL_SPLIT: {**classification_metrics(labels, public, names),
+                        "log_loss": log_loss(labels, public)}}
+
+
+def pair_row(a, b, scores_a, scores_b, labels) -> dict:
+    """Two members side by side: how often they disagree, and what averaging the pair gives."""
+    pred_a, pred_b = scores_a.argmax(1), scores_b.argmax(1)
+    pair = ((np.asarray(scores_a, np.float64) + scores_b) / 2).argmax(1)
+    return {"members": [a, b], "disagreement": float(np.mean(pred_a != pred_b)),
+            "both_wrong": float(np.mean((pred_a != labels) & (pred_b != labels))),
+            "pair_accuracy": float(np.mean(pair == labels))}
+
+
+def family_table(rows: list[dict]) -> str:
+    """Members and the average: views, training minutes, epochs, PublicTest metrics, folder."""
+    header = ["model", "views", "training min", "epochs", f"{VAL_SPLIT} acc.",
+              f"{VAL_SPLIT} macro-F1", f"{VAL_SPLIT} log-loss", "directory"]
+    return markdown_table(header, [
+        [r["name"], r["tta"], f"{r['minutes']:.1f}", "" if r["epochs"] is None else r["epochs"],
+         f"{100 * r[VAL_SPLIT]['accuracy']:.2f}%", f"{r[VAL_SPLIT]['macro_f1']:.3f}",
+         f"{r[VAL_SPLIT]['log_loss']:.3f}", f"`{r['run_dir']}`"] for r in rows])
+
+
+def pair_table(pairs: list[dict]) -> str:
+    """The members two by two: disagreement, both wrong, accuracy of the pair's average."""
+    return markdown_table(
+        ["pair", "disagree", "both wrong", f"pair average {VAL_SPLIT} acc."],
+        [[" + ".join(p["members"]), f"{100 * p['disagreement']:.2f}%",
+          f"{100 * p['both_wrong']:.2f}%", f"{100 * p['pair_accuracy']:.2f}%"] for p in pairs])
+
+
+def family_markdown(spec: dict, table: str, pairs: str, average: dict, figure: str) -> str:
+    return "\n\n".join([
+        f"# Ensemble `{spec['family']}` (seed {spec['seed']})",
+        f"{spec['description']}. Data: `{spec['data']}`. Every member trained on all of "
+        f"Training and kept its best epoch on {VAL_SPLIT}; the ensemble is the plain average of "
+        f"the members' probabilities, each over its own test-time views (no weights: nothing is "
+        f"fitted on {VAL_SPLIT}). Training minutes are each member's own on this machine.",
+        table,
+        "## Members two by two",
+        "How often two members disagree on a PublicTest face, how often both are wrong, and the "
+        "accuracy of the two averaged: the diversity each axis of the family adds.",
+        pairs,
+        f"## The ensemble: {VAL_SPLIT} accuracy {100 * average[VAL_SPLIT]['accuracy']:.2f}%, "
+        f"macro-F1 {average[VAL_SPLIT]['macro_f1']:.3f}",
         f"![confusion matrix]({figure})"]) + "\n"

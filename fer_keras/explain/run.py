@@ -124,6 +124,11 @@ def _explain(args, model_name: str) -> list[Path]:
     model = run_model(run)
     layer = None
     if args.method in ("gradcam", "filters"):
+        members = run.config.get("members") or []
+        if run.config.get("kind") == "ensemble" and len(members) > 1:
+            raise ValueError(f"{run.run_dir}: {args.method} shows one network's conv layer, and "
+                             f"this ensemble averages {len(members)}; explain a member (e.g. "
+                             f"{members[0]['run_dir']}), or use saliency, smoothgrad or mistakes.")
         layer = resolve_layer(model, args.layer)
     out = Path(args.out) if args.out else run.output_dir() / "explain"
     keras.utils.set_random_seed(args.seed)

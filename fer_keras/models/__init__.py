@@ -12,7 +12,8 @@ Example:
     >>> model = build_model("shallow_cnn", head="softmax")
 """
 
-from fer_keras.models import bst261, cnn, resnet, susa, vgg, vgg_fer
+# distillation registers the loss and metrics a distilled run's best.keras is saved with
+from fer_keras.models import bst261, cnn, distillation, resnet, susa, vgg, vgg_fer
 from fer_keras.models.registry import (
     FEATURE_LAYER,
     OUTPUT_LAYER,
@@ -30,6 +31,7 @@ __all__ = [
     "bst261",
     "build_model",
     "cnn",
+    "distillation",
     "get_spec",
     "list_models",
     "register_model",

@@ -33,7 +33,7 @@ __all__ = ["CHOICES", "DEFAULTS", "META_KEYS", "TrainConfig", "resolve_config"]
 
 #: Keys ``config.json`` adds on top of the config; ignored when it is replayed.
 META_KEYS = ("versions", "run_dir", "data_sizes", "phases", "status", "fit_seconds", "replicas",
-             "global_batch_size", "resumes", "packaged_from")
+             "global_batch_size", "resumes", "packaged_from", "teacher_info")
 
 #: Every key whose value is a name, with the names it accepts.
 CHOICES = {
@@ -87,6 +87,9 @@ class TrainConfig(Mapping):
     crop: int | None = None
     tta: str = "none"
     merge_disgust: bool = False
+    teacher: str | None = None
+    teacher_temperature: float = 4.0
+    teacher_weight: float = 0.9
 
     def __post_init__(self):
         for f in fields(self):
@@ -103,8 +106,16 @@ class TrainConfig(Mapping):
                                ("subset", 0, 1), ("label_smoothing", 0, "1)"),
                                ("reduce_lr_factor", 0, 1),
                                ("fine_tune_epochs", 0, None), ("max_minutes", 0, None),
-                               ("crop", 8, IMAGE_SIZE), ("svc_c", 0, None)):
+                               ("crop", 8, IMAGE_SIZE), ("svc_c", 0, None),
+                               ("teacher_temperature", 0.05, None), ("teacher_weight", 0, 1)):
             _in_range(key, self[key], low, high)
+        if self.teacher is not None and self.head != "softmax":
+            raise ValueError(f"A teacher distils into a softmax network (its probabilities are "
+                             f"the targets). Received: head={self.head!r}, teacher="
+                             f"{self.teacher!r}")
+        if self.teacher is not None and self.class_weight:
+            raise ValueError("class_weight weighs integer labels; a distilled run's targets are "
+                             "the teacher's probabilities. Drop one of teacher, class_weight.")
         accepted = set(inspect.signature(get_spec(self.model).builder).parameters) - {
             "input_shape", "num_classes", "head"}
         unknown = sorted(set(self.model_options) - accepted)
@@ -162,7 +173,7 @@ def _checked(name: str, kind: str, value):
     kinds = [k.strip() for k in str(kind).split("|")]
     if value is None and "None" in kinds:
         return None
-    if name in ("data", "out") and value is not None:
+    if name in ("data", "out", "teacher") and value is not None:
         return str(value)
     for k in kinds:
         if k == "bool" and isinstance(value, bool):

@@ -18,6 +18,7 @@ from fer_keras import IMAGE_SIZE, _io
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
 from fer_keras.models import build_model, get_spec, heads
+from fer_keras.models.distillation import DistillationLoss, hard_label_metrics
 from fer_keras.models.schedules import BudgetedSchedule, make_schedule
 from fer_keras.training import distribute
 from fer_keras.training.callbacks import (
@@ -94,9 +95,15 @@ def _compile(model, cfg, learning_rate, decay_steps, budget=None):
         clocks.append(BudgetClock(schedule, budget))
     optimizer = make_optimizer(cfg["optimizer"], schedule, cfg["weight_decay"],
                                cfg["momentum"])
-    model.compile(optimizer=optimizer,
-                  loss=heads.head_loss(network_head(cfg["head"]), cfg["label_smoothing"]),
-                  metrics=heads.head_metrics(), jit_compile=cfg["jit_compile"])
+    if cfg["teacher"]:
+        loss = DistillationLoss(cfg["teacher_temperature"], cfg["teacher_weight"],
+                                cfg["label_smoothing"])
+        metrics = hard_label_metrics()
+    else:
+        loss = heads.head_loss(network_head(cfg["head"]), cfg["label_smoothing"])
+        metrics = heads.head_metrics()
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
+                  jit_compile=cfg["jit_compile"])
     return clocks
 
 

@@ -134,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--svc-kernel", choices=["rbf", "linear", "poly", "sigmoid"],
                    help=f"default {d['svc_kernel']}")
     p.add_argument("--svc-c", type=float, help=f"SVC C (default {d['svc_c']})")
+    p.add_argument("--teacher", metavar="MODEL", help="distil: also learn this softmax model's "
+                   "probabilities of each Training face (a run directory, a .keras file, a "
+                   "packaged name or an ensemble folder; see fer_keras.training.teacher)")
+    p.add_argument("--teacher-temperature", type=float, help="softening of both sides' "
+                   f"probabilities (default {d['teacher_temperature']})")
+    p.add_argument("--teacher-weight", type=float, help="the teacher term's share of the loss, "
+                   f"the label's being the rest (default {d['teacher_weight']})")
     cli.add_max_minutes(p)
     cli.add_verbose(p, default=argparse.SUPPRESS)
     p.add_argument("--strategy", choices=distribute.STRATEGIES, help="auto: every local GPU if "

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from fer_keras import VAL_SPLIT, _io
 from fer_keras.data import loading as data
@@ -38,14 +39,16 @@ from fer_keras.evaluation.metrics import (
     save_confusion_figure,
     save_figure,
 )
-from fer_keras.evaluation.run_dir import library_versions, make_run_dir
+from fer_keras.evaluation.run_dir import library_versions, make_run_dir, resolve_model
 from fer_keras.models import heads
+from fer_keras.models.distillation import distillation_targets
 from fer_keras.models.saving import ModelFileError, load_model_file
 from fer_keras.training import distribute
 from fer_keras.training.config import DEFAULTS, META_KEYS, resolve_config  # noqa: F401
 from fer_keras.training.loop import fit_phases, make_optimizer
 from fer_keras.training.options import build_parser, config_from_args  # noqa: F401
 from fer_keras.training.resume import RunBackup
+from fer_keras.training.teacher import teacher_probabilities
 
 __all__ = ["DEFAULTS", "build_parser", "config_from_args", "fit_svc", "main", "make_optimizer",
            "resolve_config", "resume", "train"]
@@ -66,6 +69,8 @@ def train(config: dict | None = None, *, dataset: dict | None = None, **override
     # First: MultiWorkerMirroredStrategy must configure TensorFlow before anything else uses it.
     strategy = distribute.make_strategy(cfg["strategy"])
     cfg, dataset = _dataset(cfg, dataset)
+    if cfg["teacher"]:
+        resolve_model(cfg["teacher"])  # a teacher that is not there fails before the run exists
     worker = distribute.worker_index() if cfg["strategy"] == "multiworker" else 0
     # Every worker writes a whole run; the non-chief ones are marked so they never collide.
     run_dir = make_run_dir(cfg["out"], cfg["model"], cfg["head"],
@@ -126,11 +131,16 @@ def _run(cfg, meta, run_dir, dataset, strategy, resuming=False) -> Path:
             backup.restore_files(state)
         _io.write_json(run_dir / "config.json", {**cfg, **meta})
         previous_policy = keras.config.dtype_policy()
-        if cfg["mixed_precision"]:
-            keras.config.set_dtype_policy("mixed_bfloat16")
         try:
-            phases, fit_seconds = fit_phases(cfg, run_dir, strategy, (x_train, y_train),
-                                             (x_val, y_val), backup, state)
+            targets = (y_train, y_val)
+            if cfg["teacher"]:
+                targets, meta["teacher_info"] = _distillation_targets(cfg, run_dir, x_train,
+                                                                      y_train, y_val)
+                _io.write_json(run_dir / "config.json", {**cfg, **meta})
+            if cfg["mixed_precision"]:
+                keras.config.set_dtype_policy("mixed_bfloat16")
+            phases, fit_seconds = fit_phases(cfg, run_dir, strategy, (x_train, targets[0]),
+                                             (x_val, targets[1]), backup, state)
         except BaseException:
             _io.write_json(run_dir / "config.json", {**cfg, **meta, "status": "failed"})
             raise
@@ -142,6 +152,23 @@ def _run(cfg, meta, run_dir, dataset, strategy, resuming=False) -> Path:
         # After "finished" is on disk: a kill in between leaves a finished run and a stale backup.
         backup.clear()
     return run_dir
+
+
+def _distillation_targets(cfg, run_dir, x_train, y_train, y_val):
+    """((Training targets, PublicTest targets), teacher info) of a distilled run.
+
+    PublicTest's soft part is its one-hot label: selection and the validation loss never see the
+    teacher's view of the reported split.
+    """
+    probabilities, info = teacher_probabilities(cfg["teacher"], x_train,
+                                                merge_disgust=cfg["merge_disgust"],
+                                                run_dir=run_dir)
+    classes = probabilities.shape[1]
+    print(f"{run_dir.name}: teacher {cfg['teacher']} ({info['tta']}) "
+          + (f"scored Training in {info['seconds']} s" if info["source"] == "computed"
+             else f"read from {info['source']}"), flush=True)
+    return (distillation_targets(y_train, probabilities),
+            distillation_targets(y_val, np.eye(classes, dtype=np.float32)[y_val])), info
 
 
 def _score(cfg, run_dir, phases, fit_seconds, train_data, val_data):
