@@ -157,3 +157,11 @@ def capture(main, argv):
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         code = main(argv)
     return code, stdout.getvalue(), stderr.getvalue()
+
+
+def run_cli(main, argv):
+    """A command's ``main(argv)`` through the commands' error path, as ``fer-keras`` runs it;
+    returns (exit code, stdout, stderr) like :func:`capture`."""
+    from fer_keras import cli
+
+    return capture(lambda a: cli.run(main, a), argv)

@@ -8,9 +8,8 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import capture, make_fer_csv
+from helpers import make_fer_csv, run_cli
 
-from fer_keras import cli
 from fer_keras.experiments import blend, ensemble, kfold
 
 MEMBERS = "a=shallow_cnn:1,b=shallow_cnn:1"
@@ -25,8 +24,7 @@ def argv(csv_path, out):
 
 
 def run_main(args):
-    # through the commands' error path, as `fer-keras ensemble` runs it
-    return capture(lambda a: cli.run(ensemble.main, a), args)
+    return run_cli(ensemble.main, args)
 
 
 @pytest.fixture(scope="module")

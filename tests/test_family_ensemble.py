@@ -5,9 +5,9 @@ import zipfile
 
 import numpy as np
 import pytest
-from helpers import TINY_CNN, capture, make_fer_csv
+from helpers import TINY_CNN, make_fer_csv, run_cli
 
-from fer_keras import _io, cli
+from fer_keras import _io
 from fer_keras.evaluation.run_dir import load_run
 from fer_keras.experiments import ensemble, families, kfold
 from fer_keras.experiments.family_ensemble import family_ensemble
@@ -20,7 +20,7 @@ LABELS = list(families.FAMILIES["cpu_fast3"].members)
 
 
 def run_main(args):
-    return capture(lambda a: cli.run(ensemble.main, a), args)
+    return run_cli(ensemble.main, args)
 
 
 @pytest.fixture(scope="module")

@@ -311,7 +311,8 @@ def _family_main(args) -> int:
                                  verbose=args.verbose)
     except kfold.StaleRunError as err:
         raise kfold.StaleRunError(f"{err} Give another --name, or remove that folder.") from None
+    average = result["rows"][-1][VAL_SPLIT]
     print(result["table"])
-    print(f"\n{result['markdown'].read_text().split(chr(10) + chr(10))[-2]}"
-          f"\nWritten: {result['markdown']}")
+    print(f"\nThe ensemble: {VAL_SPLIT} accuracy {100 * average['accuracy']:.2f}%, macro-F1 "
+          f"{average['macro_f1']:.3f}\nWritten: {result['markdown']}")
     return 0

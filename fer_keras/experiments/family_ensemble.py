@@ -152,12 +152,13 @@ def _write_graph(ens_dir, runs, x_public, y_public, average, names, extra) -> di
                    ensemble_config(list(runs.values()), list(runs), **extra, status="finished"))
     scores = load_run(ens_dir).scores(x_public)
     metrics = classification_metrics(y_public, scores, names)
+    difference = float(np.abs(scores - average).max())
     _io.write_json(ens_dir / "metrics.json", {
         "selection_split": VAL_SPLIT, "tta": "none", "views": "each member's own, in the graph",
         VAL_SPLIT: metrics, "fit_seconds": extra["fit_seconds"],
-        "max_difference_from_numpy_average": float(np.abs(scores - average).max())})
+        "max_difference_from_numpy_average": difference})
     title = f"{ens_dir.name}: {VAL_SPLIT} accuracy {metrics['accuracy']:.3f}"
     save_confusion_figure(metrics["confusion_matrix"], ens_dir / "confusion_matrix.png", names,
                           title=title)
     return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"],
-            "max_difference_from_numpy_average": float(np.abs(scores - average).max())}
+            "max_difference_from_numpy_average": difference}

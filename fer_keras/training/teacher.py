@@ -61,8 +61,8 @@ def teacher_probabilities(teacher: str, images: np.ndarray, *, merge_disgust: bo
                          f"{len(data.class_names(merge_disgust))}-class student.")
     tta = run.tta_mode()
     beside = None if run.packaged else run.run_dir / f"teacher_targets_{tta}_{digest[:12]}.npz"
-    places = [Path(run_dir) / TARGETS_FILE] if run_dir else []
-    for path in places + ([beside] if beside else []):
+    places = [p for p in (Path(run_dir) / TARGETS_FILE if run_dir else None, beside) if p]
+    for path in places:
         probabilities = _read(path, digest)
         if probabilities is not None:
             break
@@ -70,7 +70,7 @@ def teacher_probabilities(teacher: str, images: np.ndarray, *, merge_disgust: bo
         path, start = None, time.perf_counter()
         probabilities = run.scores(images, tta=tta).astype(np.float32)
         seconds = round(time.perf_counter() - start, 1)
-    for target in places + ([beside] if beside else []):
+    for target in places:
         if target != path:
             _write(target, digest, probabilities)
     if merge_disgust and probabilities.shape[1] == 7:
