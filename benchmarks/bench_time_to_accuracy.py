@@ -39,8 +39,12 @@ def run_curve(run_dir: Path) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     flip = run_dir / "metrics_PublicTest_tta-flip.json"
     label = config.get("recipe") or config["model"]
+    parent = run_dir.resolve().parent
+    if (parent.parent / "config.json").is_file():  # a family member: <ensemble>/<label>/<run>
+        label += f" {parent.name}"
     if config.get("teacher"):
-        label += f" + teacher {Path(config['teacher']).name}"
+        label += (f" + teacher {Path(config['teacher']).name}, "
+                  f"T={config.get('teacher_temperature', 4.0):g}")
     tta = metrics.get("tta", "none")  # the reported accuracy is with the run's own TTA
     if tta == "none" and flip.exists():  # runs that were scored with flip TTA afterwards
         tta, metrics = "flip", {"PublicTest": json.loads(flip.read_text())}
@@ -68,15 +72,19 @@ def first_reach(curve: dict, threshold: float) -> float | None:
 def plot(curves, thresholds) -> Figure:
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()
+    starred = False
     for c in curves:
         if c["tta"] == "members'":  # an ensemble: one point, at its members' summed minutes
-            ax.scatter(c["minutes"], c["accuracy"], marker="D", s=50, zorder=3,
+            ax.scatter(c["minutes"], c["accuracy"], marker="D", s=50, zorder=3, color="black",
                        label=f"{c['label']} ({c['run']})")
             continue
-        ax.plot(c["minutes"], c["accuracy"], marker=".", label=f"{c['label']} ({c['run']})")
-        if c["tta"] != "none":
+        (line,) = ax.plot(c["minutes"], c["accuracy"], marker=".", ms=3, lw=1,
+                          label=f"{c['label']} ({c['run']})")
+        if c["tta"] != "none":  # the reported accuracy, in the curve's colour
             ax.scatter([c["minutes"][-1]], [c["final"]], marker="*", s=80, zorder=3,
-                       label=f"{c['label']} + {c['tta']} TTA")
+                       color=line.get_color(),
+                       label=None if starred else "reported, with TTA (the curve's colour)")
+            starred = True
     for t in thresholds:
         ax.axhline(t, color="grey", lw=0.6, ls=":")
     ax.set_xlabel("training minutes, 2 CPU cores")
