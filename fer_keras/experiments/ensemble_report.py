@@ -12,7 +12,7 @@ import numpy as np
 from fer_keras import VAL_SPLIT
 from fer_keras.evaluation.metrics import classification_metrics
 from fer_keras.evaluation.tables import markdown_table
-from fer_keras.experiments.blend import log_loss
+from fer_keras.experiments.blend import log_loss, weighted_average
 
 
 def _row(name, kind, ens_dir, run_dir, oof, public) -> dict:
@@ -66,7 +66,7 @@ def member_row(label, run, public, labels, ens_dir, names) -> dict:
 def pair_row(a, b, scores_a, scores_b, labels) -> dict:
     """Two members side by side: how often they disagree, and what averaging the pair gives."""
     pred_a, pred_b = scores_a.argmax(1), scores_b.argmax(1)
-    pair = ((np.asarray(scores_a, np.float64) + scores_b) / 2).argmax(1)
+    pair = weighted_average([scores_a, scores_b]).argmax(1)
     return {"members": [a, b], "disagreement": float(np.mean(pred_a != pred_b)),
             "both_wrong": float(np.mean((pred_a != labels) & (pred_b != labels))),
             "pair_accuracy": float(np.mean(pair == labels))}

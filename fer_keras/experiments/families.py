@@ -30,13 +30,11 @@ class Family:
         description: one line: the members and why they differ.
         recipe: the recipe every member starts from (``fer_keras.training.recipes``).
         members: ``{label: config changes}``; every member needs its own seed.
-        minutes: the training budget of the whole family on 2 CPU cores, stated for the reader.
     """
 
     description: str
     recipe: str
     members: dict = field(default_factory=dict)
-    minutes: float = 0.0
 
 
 FAMILIES: dict[str, Family] = {
@@ -47,8 +45,7 @@ FAMILIES: dict[str, Family] = {
         recipe="cpu_fast",
         members={"crops_seed0": {"seed": 0},
                  "crops_seed1": {"seed": 1},
-                 "whole_seed2": {"seed": 2, "crop": None, "tta": "flip"}},
-        minutes=171),
+                 "whole_seed2": {"seed": 2, "crop": None, "tta": "flip"}}),
 }
 
 

@@ -52,7 +52,7 @@ def teacher_probabilities(teacher: str, images: np.ndarray, *, merge_disgust: bo
         ValueError: the teacher does not output probabilities, or has fewer classes.
     """
     digest = hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest()
-    run = load_run(teacher)
+    run = load_run(teacher, compile=False)  # it only scores: no optimizer state
     if not run.softmax:
         raise ValueError(f"{teacher}: a teacher must output probabilities (a softmax run or an "
                          f"ensemble); this one has {'an SVC' if run.svc else 'a score'} head.")
