@@ -39,6 +39,9 @@ def run_curve(run_dir: Path) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     flip = run_dir / "metrics_PublicTest_tta-flip.json"
     label = config.get("recipe") or config["model"]
+    filters = config.get("model_options", {}).get("filters")
+    if filters:  # a wider or narrower network than the recipe's
+        label += f" {filters[0]}→{filters[-1]} filters"
     parent = run_dir.resolve().parent
     if (parent.parent / "config.json").is_file():  # a family member: <ensemble>/<label>/<run>
         label += f" {parent.name}"

@@ -36,7 +36,7 @@ from fer_keras.experiments import ensemble_report, families, kfold
 from fer_keras.experiments.blend import log_loss, weighted_average
 from fer_keras.training.train import resolve_config
 
-__all__ = ["default_name", "family_ensemble"]
+__all__ = ["default_name", "family_ensemble", "public_scores"]
 
 
 def default_name(family: str, seed: int = 0) -> str:
@@ -87,7 +87,7 @@ def family_ensemble(family: str, *, changes: dict | None = None, data_path=None,
     x_public, y_public = dataset[VAL_SPLIT]
     # Without their optimizers: the averaged graph saved below is for inference only.
     runs = {label: load_run(run_dir, compile=False) for label, run_dir in run_dirs.items()}
-    public = {label: _public_scores(run, x_public) for label, run in runs.items()}
+    public = {label: public_scores(run, x_public) for label, run in runs.items()}
     y_public = next(iter(runs.values())).labels(y_public)
     names = next(iter(runs.values())).class_names
     average = weighted_average(list(public.values()))
@@ -129,7 +129,7 @@ def _check_members(configs: dict) -> None:
                                           f"{first_label} {first[key]!r}; members share it.")
 
 
-def _public_scores(run, x_public) -> np.ndarray:
+def public_scores(run, x_public) -> np.ndarray:
     """A member's PublicTest probabilities over its own views, kept in its run directory."""
     tta = run.tta_mode()
     path = run.run_dir / f"public_{tta}.npz"
