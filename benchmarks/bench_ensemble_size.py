@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     data_path = str(args.data or data.default_data_path())
     x_public, y_public = data.load_dataset(data_path)[VAL_SPLIT]
 
-    scores, minutes, labels = {}, {}, None
+    scores, minutes, classes = {}, {}, None
     for run_dir in args.runs:
         try:
             run = load_run(run_dir, compile=False)
@@ -82,10 +82,13 @@ def main(argv=None) -> int:
         if not run.softmax:
             parser.error(f"{run_dir}: runs are averaged as probabilities; this one has an SVC or "
                          "score head")
+        if classes is None:  # every run must share the first one's classes and labels
+            classes, labels = run.class_names, run.labels(y_public)
+        elif run.class_names != classes:
+            parser.error(f"{run_dir}: {len(run.class_names)} classes, the first run {len(classes)}")
         name = str(run_dir)
         scores[name] = public_scores(run, x_public)
         minutes[name] = run.config.get("fit_seconds", 0.0) / 60
-        labels = run.labels(y_public)
         print(f"{name}: {run.tta_mode()} views, {minutes[name]:.1f} min, PublicTest "
               f"{np.mean(scores[name].argmax(1) == labels):.2%}")
 
@@ -96,7 +99,6 @@ def main(argv=None) -> int:
     for r in rows:
         print(f"| {r['k']} | {r['subsets']} | {r['mean']:.2%} | {r['lowest']:.2%} | "
               f"{r['highest']:.2%} | {r['mean_minutes']:.1f} | {a - b / r['k']:.2%} |")
-    per_run = float(np.mean([r["mean_minutes"] / r["k"] for r in rows]))
     if a <= args.target:
         verdict = (f"the fit's limit a = {a:.2%} is below {args.target:.1%}: averaging more "
                    "networks like these does not reach it")
@@ -104,7 +106,7 @@ def main(argv=None) -> int:
     else:
         needed = int(np.ceil(b / (a - args.target)))
         verdict = (f"the fit reaches {args.target:.1%} at k = {needed} networks, about "
-                   f"{needed * per_run:.0f} training minutes")
+                   f"{needed * np.mean(list(minutes.values())):.0f} training minutes")
     print(f"\nfit (extrapolation from these {len(rows)} runs): accuracy(k) = {a:.2%} - "
           f"{b:.2%} / k; {verdict}")
     if args.json:
