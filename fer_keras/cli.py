@@ -1,8 +1,11 @@
 """The command-line layer every command shares, and the ``fer-keras`` console script.
 
-Every ``python -m fer_keras.X`` module and every ``fer-keras X`` subcommand starts through
-`quiet_tensorflow` (TensorFlow's C++ start-up lines kept off the terminal) and runs through `run`
-(one error path: ``error: <file>[:<line>]: <what is wrong>``, a non-zero exit, no traceback).
+Every ``python -m fer_keras.X`` module and every ``fer-keras X`` subcommand imports TensorFlow
+through `quiet_tensorflow` (its C++ start-up lines kept off the terminal; ``convert`` never, and
+``predict`` only once it has something to analyse) and runs through `run` (one error path:
+``error: <file>[:<line>]: <what is wrong>``, a non-zero exit, no traceback). Ctrl-C ends any
+command with one line, ``interrupted``, and exit status 130: while it imports TensorFlow
+(`starting`), while it runs (`run`) and while Python shuts down after it.
 Set ``FER_KERAS_VERBOSE=1`` to see TensorFlow's start-up lines and the traceback of an error.
 
 Example:
@@ -12,11 +15,17 @@ Example:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
+import threading
 
 VERBOSE_ENV = "FER_KERAS_VERBOSE"
+#: Whether this process is one command started from a shell (``fer-keras X`` or ``python -m``),
+#: not a caller of ``main(argv)`` such as a test: then Ctrl-C ends the process itself.
+_whole_process = False
 
 #: ``fer-keras`` subcommand -> the ``python -m fer_keras.<module>`` it is the same as.
 COMMANDS = {
@@ -63,6 +72,38 @@ def quiet_tensorflow() -> None:
         os.close(null)
 
 
+def interrupted_now(signum=None, frame=None) -> None:
+    """End the process at once, as Ctrl-C ends a command: ``interrupted`` and exit status 130.
+
+    ``os._exit``: no clean-up of a TensorFlow half imported, nothing that a second Ctrl-C could
+    interrupt with a traceback.
+    """
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os.write(2, b"interrupted\n")
+    os._exit(130)
+
+
+def _end_quietly() -> None:
+    """Until the process ends, Ctrl-C ends it at once with the same one line (Python's shutdown
+    joins threads and runs clean-ups, which a KeyboardInterrupt would break with a traceback)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, interrupted_now)
+
+
+@contextlib.contextmanager
+def starting(name: str):
+    """Around the imports of a ``python -m fer_keras.X`` module: Ctrl-C while they load (TensorFlow
+    takes seconds) ends the command with one line, not a traceback. ``name``: the module's
+    ``__name__``; imported by another module (``fer-keras X``), the importer handles it."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        if name != "__main__":
+            raise
+        interrupted_now()
+
+
 def describe(error: BaseException) -> str:
     """One line for an error caused by the user's input (the file first, when it is known)."""
     if isinstance(error, OSError) and error.filename:
@@ -74,17 +115,28 @@ def describe(error: BaseException) -> str:
 
 
 def run(main, argv=None) -> int:
-    """Run a command's ``main(argv)`` through the one error path every command shares."""
+    """Run a command's ``main(argv)`` through the one error path every command shares.
+
+    ``argv`` None: the process's own command line; Ctrl-C then ends the process at once, even
+    in a TensorFlow half imported or while Python shuts down.
+    """
+    global _whole_process
+    _whole_process |= argv is None
     try:
         return main(argv)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        if _whole_process:
+            interrupted_now()
+        print("interrupted", file=sys.stderr, flush=True)
         return 130
     except (OSError, ValueError, KeyError, RuntimeError) as error:
         if verbose():
             raise
         print(f"error: {describe(error)}", file=sys.stderr)
         return 2
+    finally:
+        if _whole_process:
+            _end_quietly()
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -169,6 +221,21 @@ def add_tta(p: argparse.ArgumentParser, choices, what: str = "the scores") -> No
                    "(default: the model's own, from its config)")
 
 
+def add_max_megapixels(p: argparse.ArgumentParser, default_pixels: int) -> None:
+    """``--max-megapixels M``: the largest image read, judged from its header before decoding."""
+    p.add_argument("--max-megapixels", type=float, default=default_pixels / 1e6, metavar="M",
+                   help="largest image read, in megapixels (width x height), judged from its "
+                   "header before any pixel is decoded; a larger one is refused "
+                   f"(default {default_pixels / 1e6:g})")
+
+
+def max_pixels(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """The pixel limit ``--max-megapixels`` sets (a non-positive one is the parser's error)."""
+    if not args.max_megapixels > 0:
+        parser.error(f"--max-megapixels must be positive. Received: {args.max_megapixels}")
+    return max(1, int(args.max_megapixels * 1e6))
+
+
 def add_max_minutes(p: argparse.ArgumentParser, **kwargs) -> None:
     """``--max-minutes M``: the time budget of each training run."""
     p.add_argument("--max-minutes", type=float, metavar="M", help="time budget of each training "
@@ -207,14 +274,24 @@ def main(argv=None) -> int:
 
         print(f"fer-keras {__version__}")
         return 0
+    global _whole_process
+    _whole_process |= argv is None
     name, rest = args[0], args[1:]
     if name not in COMMANDS:
         choices = ", ".join(COMMANDS)
         print(f"error: unknown command {name!r}; choose from {choices}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"fer_keras.{COMMANDS[name][0]}")
+    try:
+        module = importlib.import_module(f"fer_keras.{COMMANDS[name][0]}")
+    except KeyboardInterrupt:  # while TensorFlow loads
+        if _whole_process:
+            interrupted_now()
+        print("interrupted", file=sys.stderr, flush=True)
+        return 130
     return module.main(rest)
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # through fer_keras.cli, the module the commands share (one state)
+    from fer_keras import cli
+
+    raise SystemExit(cli.main())

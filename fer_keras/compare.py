@@ -3,14 +3,13 @@
 The same as ``fer-keras compare``: a thin face over `fer_keras.experiments.compare`,
 started through the shared `fer_keras.cli` layer.
 """
-# ruff: noqa: E402  (TensorFlow is imported quietly before the layers load it)
 
 from fer_keras import cli
 
-cli.quiet_tensorflow()
-
-from fer_keras.experiments.compare import build_parser, compare
-from fer_keras.experiments.compare import main as _main
+with cli.starting(__name__):  # Ctrl-C while TensorFlow loads: one line, no traceback
+    cli.quiet_tensorflow()
+    from fer_keras.experiments.compare import build_parser, compare
+    from fer_keras.experiments.compare import main as _main
 
 __all__ = ["build_parser", "compare", "main"]
 

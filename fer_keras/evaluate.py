@@ -3,14 +3,13 @@
 The same as ``fer-keras evaluate``: a thin face over `fer_keras.evaluation.evaluate`,
 started through the shared `fer_keras.cli` layer.
 """
-# ruff: noqa: E402  (TensorFlow is imported quietly before the layers load it)
 
 from fer_keras import cli
 
-cli.quiet_tensorflow()
-
-from fer_keras.evaluation.evaluate import Run, build_parser, evaluate_run, load_run
-from fer_keras.evaluation.evaluate import main as _main
+with cli.starting(__name__):  # Ctrl-C while TensorFlow loads: one line, no traceback
+    cli.quiet_tensorflow()
+    from fer_keras.evaluation.evaluate import Run, build_parser, evaluate_run, load_run
+    from fer_keras.evaluation.evaluate import main as _main
 
 __all__ = ["Run", "build_parser", "evaluate_run", "load_run", "main"]
 

@@ -3,14 +3,13 @@
 The same as ``fer-keras package``: a thin face over `fer_keras.inference.pretrained`,
 started through the shared `fer_keras.cli` layer.
 """
-# ruff: noqa: E402  (TensorFlow is imported quietly before the layers load it)
 
 from fer_keras import cli
 
-cli.quiet_tensorflow()
-
-from fer_keras.inference.pretrained import main as _main
-from fer_keras.inference.pretrained import package_run, pretrained_dir
+with cli.starting(__name__):  # Ctrl-C while TensorFlow loads: one line, no traceback
+    cli.quiet_tensorflow()
+    from fer_keras.inference.pretrained import main as _main
+    from fer_keras.inference.pretrained import package_run, pretrained_dir
 
 __all__ = ["main", "package_run", "pretrained_dir"]
 

@@ -1,16 +1,17 @@
 """``python -m fer_keras.serve``: a local web app and REST API, photos or a webcam -> emotions.
 
-The same as ``fer-keras serve``: a thin face over `fer_keras.inference.serve_app`, started
+The same as ``fer-keras serve``: a thin face over `fer_keras.inference.serve_server` (the
+command, and how to run it in production) and `fer_keras.inference.serve_app` (the app), started
 through the shared `fer_keras.cli` layer.
 """
-# ruff: noqa: E402  (TensorFlow is imported quietly before the layers load it)
 
 from fer_keras import cli
 
-cli.quiet_tensorflow()
-
-from fer_keras.inference.serve_app import build_parser, create_app
-from fer_keras.inference.serve_app import main as _main
+with cli.starting(__name__):  # Ctrl-C while TensorFlow loads: one line, no traceback
+    cli.quiet_tensorflow()
+    from fer_keras.inference.serve_app import create_app
+    from fer_keras.inference.serve_server import build_parser
+    from fer_keras.inference.serve_server import main as _main
 
 __all__ = ["build_parser", "create_app", "main"]
 

@@ -3,13 +3,11 @@
 The same as ``fer-keras convert``: a thin face over `fer_keras.data.convert`,
 started through the shared `fer_keras.cli` layer.
 """
-# ruff: noqa: E402  (TensorFlow is imported quietly before the layers load it)
 
 from fer_keras import cli
 
-cli.quiet_tensorflow()
-
-from fer_keras.data.convert import main as _main
+with cli.starting(__name__):  # Ctrl-C while it loads: one line, no traceback
+    from fer_keras.data.convert import main as _main  # no TensorFlow: converting needs none
 
 __all__ = ["main"]
 

@@ -44,8 +44,9 @@ def recognizer(run_dir):
 
 @pytest.fixture(scope="module")
 def small_faces(run_dir):
-    """The absolute minimum alone (faces from 30 px, however large the photo), for crowds."""
-    return EmotionRecognizer(run_dir, min_face_fraction=0)
+    """The absolute minimum alone (faces from 30 px, however large the photo), for crowds; photos
+    up to 100 megapixels (``huge.png``)."""
+    return EmotionRecognizer(run_dir, min_face_fraction=0, max_pixels=10**8)
 
 
 @pytest.fixture(scope="module")
@@ -338,7 +339,8 @@ def test_bad_files_are_per_file_results(recognizer, small_faces, bad_files):
 def test_cli_folder_with_bad_files(run_dir, bad_files, tmp_path, capsys):
     out, report = tmp_path / "out", tmp_path / "results.json"
     status = predict.main([str(bad_files), str(bad_files / "missing.jpg"), "--model", str(run_dir),
-                           "--out", str(out), "--json", str(report), "--min-face-fraction", "0"])
+                           "--out", str(out), "--json", str(report), "--min-face-fraction", "0",
+                           "--max-megapixels", "100"])
     assert status == 1
     captured = capsys.readouterr()
     assert len(captured.err.strip().splitlines()) == 4
@@ -378,6 +380,7 @@ def test_cli_video(run_dir, astronaut, tmp_path, capsys):
 
 
 def test_cli_usage_errors(tmp_path, capsys):
+    cv2.imwrite(str(tmp_path / "photo.png"), np.zeros((64, 64), np.uint8))  # work for a model
     assert cli.run(predict.main, [str(tmp_path), "--model", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: No model at {tmp_path / 'nope'}") and err.count("\n") == 1

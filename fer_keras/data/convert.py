@@ -15,17 +15,17 @@ zero-padded. Rows without a label (Kaggle's test.csv) go to `OUT/Test/unlabeled/
 The tree is built in a hidden folder beside its target and swapped in at the end; a failed run
 writes nothing, and an existing tree is replaced only with `--overwrite`. The swap is journalled, so
 a run killed mid-swap is completed by the next run (or by `fer_keras.data.loading.load_png_tree`),
-never left half old, half new.
+never left half old, half new. A converter holds its `--out` (`fer_keras.data.out_folder`): a second
+one into the same folder refuses, and whatever a killed one left there is cleaned by the next.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import os
 import shutil
 import threading
-import uuid
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
@@ -34,12 +34,20 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from fer_keras import CLASS_NAMES, cli
+from fer_keras.data.out_folder import (
+    JOURNAL,
+    clean_leftovers,
+    finish_swap,
+    own_folder,
+    staging_folder,
+    swap_in,
+)
 from fer_keras.data.parse import ALL_USAGES, NO_LABEL, FER2013Error, default_workers, parse_file
 
+__all__ = ["JOURNAL", "UNLABELED_DIR", "build_parser", "class_dir", "convert", "finish_swap",
+           "main", "summary"]
+
 UNLABELED_DIR = "unlabeled"
-JOURNAL = ".fer_keras_swap.json"
-_TMP_PREFIX = ".fer_keras_tmp_"
-_OLD_PREFIX = ".fer_keras_old_"
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
 
 
@@ -104,54 +112,6 @@ def _write_share(tmp: Path, table, share, width: int, progress, stop) -> int:
     return written
 
 
-def finish_swap(out: Path) -> None:
-    """Complete a swap that a killed run left journalled in `out` (rolls forward; idempotent)."""
-    journal = out / JOURNAL
-    if not journal.exists():
-        return
-    plan = json.loads(journal.read_text())
-    for usage in plan["usages"]:
-        src, dst = out / plan["tmp"] / usage, out / usage
-        if src.exists():
-            if dst.exists():
-                dst.rename(out / plan["old"] / usage)
-            src.rename(dst)
-    journal.unlink()
-    shutil.rmtree(out / plan["tmp"], ignore_errors=True)
-    shutil.rmtree(out / plan["old"], ignore_errors=True)
-
-
-def _swap_in(out: Path, tmp: Path, usages: list[str]) -> None:
-    """Move the new Usage folders from `tmp` into `out`, replacing every old Usage folder."""
-    old = out / (_OLD_PREFIX + tmp.name[len(_TMP_PREFIX):])
-    old.mkdir()
-    for usage in ALL_USAGES:  # old splits the new file lacks must go too: no mix of old and new
-        if usage not in usages and (out / usage).exists():
-            (out / usage).rename(old / usage)
-    plan = {"tmp": tmp.name, "old": old.name, "usages": usages}
-    journal_tmp = out / (JOURNAL + ".tmp")
-    journal_tmp.write_text(json.dumps(plan))
-    os.replace(journal_tmp, out / JOURNAL)
-    finish_swap(out)
-
-
-def _clean_stale(out: Path) -> None:
-    for p in out.glob(_TMP_PREFIX + "*"):
-        pid = p.name[len(_TMP_PREFIX):].split("_")[0]
-        if not pid.isdigit() or not _alive(int(pid)):
-            shutil.rmtree(p, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
 def convert(csv_path, out="dataset", *, overwrite=False, workers=None, progress=True) -> dict:
     """Write the PNG tree of a FER2013 CSV; returns `{usage: {class_dir: count}}`.
 
@@ -163,53 +123,64 @@ def convert(csv_path, out="dataset", *, overwrite=False, workers=None, progress=
         progress: show a progress bar (on a terminal only).
 
     Raises:
-        FER2013Error: malformed input (nothing is written) or an existing tree without `overwrite`.
+        FER2013Error: malformed input (nothing is written), an existing tree without `overwrite`,
+            or another converter writing into `out`.
     """
     out = Path(out)
-    if out.exists():
-        finish_swap(out)
-    existing = [u for u in ALL_USAGES if (out / u).exists()]
-    if existing and not overwrite:
-        raise FER2013Error(out / existing[0], None,
-                           "already exists; pass --overwrite to replace it")
-    table = parse_file(csv_path, workers=workers)
-    out.mkdir(parents=True, exist_ok=True)
-    _clean_stale(out)
-    tmp = out / f"{_TMP_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
+    created = not out.exists()
     try:
-        n = len(table.labels)
-        width = max(5, len(str(n - 1)))
-        bar = tqdm(total=n, unit="img", disable=None if progress else True, desc="fer2013 → PNG")
-        lock, stop = threading.Lock(), threading.Event()
-
-        def advance(count):
-            with lock:
-                bar.update(count)
-
-        shares = _folder_shares(table, workers or default_workers())
-        # OpenCV's encoder and file writes release the GIL, so threads spread over the cores
-        with ThreadPoolExecutor(len(shares) or 1) as pool, bar:
-            jobs = [pool.submit(_write_share, tmp, table, share, width, advance, stop)
-                    for share in shares]
+        with own_folder(out):  # from the first look at the folder to the end of the swap
+            clean_leftovers(out)
+            existing = [u for u in ALL_USAGES if (out / u).exists()]
+            if existing and not overwrite:
+                raise FER2013Error(out / existing[0], None,
+                                   "already exists; pass --overwrite to replace it")
+            table = parse_file(csv_path, workers=workers)
+            tmp = staging_folder(out)
             try:
-                for job in as_completed(jobs):
-                    job.result()
-            except BaseException:
-                stop.set()
-                raise
-        counts = np.bincount(table.usage, minlength=len(ALL_USAGES))
-        usages = [u for u, c in zip(ALL_USAGES, counts) if c]
-        for usage in usages:
-            labels = [NO_LABEL] if usage == ALL_USAGES[-1] else range(len(CLASS_NAMES))
-            for label in labels:  # empty classes get a folder too, so folder order = label order
-                (tmp / usage / class_dir(label)).mkdir(parents=True, exist_ok=True)
-        _swap_in(out, tmp, usages)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+                usages = _write_tree(table, tmp, workers, progress)
+                swap_in(out, tmp, usages)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        if created:  # a run that fails leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     return {u: {d.name: int(np.sum((table.usage == ALL_USAGES.index(u)) &
                                    (table.labels == _label_of(d.name))))
                  for d in sorted((out / u).iterdir())} for u in usages}
+
+
+def _write_tree(table, tmp: Path, workers, progress) -> list[str]:
+    """Write every image of ``table`` under ``tmp``; returns the Usage folders written."""
+    n = len(table.labels)
+    width = max(5, len(str(n - 1)))
+    bar = tqdm(total=n, unit="img", disable=None if progress else True, desc="fer2013 → PNG")
+    lock, stop = threading.Lock(), threading.Event()
+
+    def advance(count):
+        with lock:
+            bar.update(count)
+
+    shares = _folder_shares(table, workers or default_workers())
+    # OpenCV's encoder and file writes release the GIL, so threads spread over the cores
+    with ThreadPoolExecutor(len(shares) or 1) as pool, bar:
+        jobs = [pool.submit(_write_share, tmp, table, share, width, advance, stop)
+                for share in shares]
+        try:
+            for job in as_completed(jobs):
+                job.result()
+        except BaseException:
+            stop.set()
+            raise
+    counts = np.bincount(table.usage, minlength=len(ALL_USAGES))
+    usages = [u for u, c in zip(ALL_USAGES, counts) if c]
+    for usage in usages:
+        labels = [NO_LABEL] if usage == ALL_USAGES[-1] else range(len(CLASS_NAMES))
+        for label in labels:  # empty classes get a folder too, so folder order = label order
+            (tmp / usage / class_dir(label)).mkdir(parents=True, exist_ok=True)
+    return usages
 
 
 def summary(tree: dict) -> str:

@@ -48,6 +48,7 @@ import numpy as np
 from fer_keras import IMAGE_SIZE, USAGES, VAL_SPLIT, cli
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
+from fer_keras.data.image_files import DEFAULT_MAX_PIXELS, size_refusal
 from fer_keras.evaluation.metrics import save_figure
 from fer_keras.evaluation.run_dir import DEFAULT_MODEL, Run, load_run
 from fer_keras.evaluation.tta import TTA_MODES
@@ -93,6 +94,9 @@ def _read_pngs(paths) -> np.ndarray:
     """Grey faces of any size, resized to the whole-face side, as the dataset's faces."""
     images = []
     for path in paths:
+        refused = size_refusal(path, DEFAULT_MAX_PIXELS)  # from its header, before decoding
+        if refused:
+            raise ValueError(f"{path}: {refused}")
         image = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if image is None:
             raise ValueError(f"{path}: not a readable image")

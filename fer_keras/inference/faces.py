@@ -42,6 +42,8 @@ from fer_keras.inference.images import (  # noqa: F401
     to_uint8,
 )
 
+MIN_FACE_FRACTION = 0.1  # the recognizer's default smallest face, over an image's shorter side
+
 
 class FaceDetector:
     """Base class: search a downscaled copy of large images, return boxes in full-size pixels,

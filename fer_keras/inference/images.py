@@ -1,53 +1,106 @@
 """Reading images of any format, bit depth or channels as uint8 grey or BGR; drawing the faces.
 
-The file formats and extensions fer_keras accepts, the one error (:class:`ImageError`) every
-reader raises for a file that is not an image, and the annotated copies (:func:`draw_faces`).
+Every image file is read by :func:`read_image`: its size judged from its header first (the one
+size policy, :mod:`fer_keras.data.image_files`, re-exported here), then decoded by OpenCV, or by
+Pillow for the formats only Pillow reads. The pixel conversions (:func:`to_uint8`,
+:func:`to_grey`, :func:`to_bgr`) and the annotated copies (:func:`draw_faces`) follow.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
 from matplotlib.figure import Figure
+from PIL import ImageOps
 
 from fer_keras import CLASS_NAMES
+from fer_keras.data.image_files import (
+    DEFAULT_MAX_PIXELS,
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    ImageError,
+    ImageTooLarge,
+    check_pixels,
+    image_header,
+    open_lazily,
+    size_refusal,
+)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm",
-                    ".pgm", ".pbm")
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
+__all__ = ["COLORS", "DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "ImageError",
+           "ImageTooLarge", "check_pixels", "describe_error", "draw_faces", "image_header",
+           "plot_faces", "read_image", "size_refusal", "to_bgr", "to_grey", "to_uint8"]
+
 #: Box colour per emotion (BGR), in ``CLASS_NAMES`` order.
 COLORS = ((0, 0, 230), (0, 140, 70), (160, 40, 160), (0, 200, 255), (200, 110, 20),
           (0, 130, 255), (190, 190, 190))
 
 
-class ImageError(ValueError):
-    """An image that cannot be decoded or understood."""
-
-
-def read_image(path: str | os.PathLike, grey: bool = False) -> np.ndarray:
+def read_image(path: str | os.PathLike, grey: bool = False,
+               max_pixels: int | None = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Decode an image file into uint8 grey ``(h, w)`` or BGR ``(h, w, 3)``.
 
-    16-bit images are scaled to 8 bits, an alpha channel is dropped and the EXIF orientation of
-    photos is applied. Raises ``OSError`` when the file cannot be opened and :class:`ImageError`
-    when it is empty, truncated or not an image.
+    16-bit images are scaled to 8 bits, an alpha channel is dropped, the EXIF orientation of
+    photos is applied and an animation gives its first frame. OpenCV decodes the formats it
+    reads, Pillow the others. Raises ``OSError`` when the file cannot be opened,
+    :class:`ImageTooLarge` for an image over ``max_pixels`` (read from its header: nothing is
+    decoded) and :class:`ImageError` when it is empty, truncated or not an image.
 
     Args:
         grey: decode to grey whatever the file holds (a JPEG's luma is then read as is, without
             converting its colours: faster when only the grey image is needed).
+        max_pixels: the largest image, width x height; ``None``: no limit.
     """
-    data = np.fromfile(path, np.uint8)  # unlike cv2.imread: non-ASCII paths, and OSError if absent
-    if data.size == 0:
+    data = Path(path).read_bytes()  # unlike cv2.imread: non-ASCII paths, and OSError if absent
+    if not data:
         raise ImageError("empty file (0 bytes)")
+    try:
+        kind, width, height = image_header(io.BytesIO(data))
+    except Exception:  # noqa: BLE001 - a format only OpenCV reads, or a damaged header
+        kind = None
+    else:
+        check_pixels(width, height, max_pixels)
     # OpenCV decodes a truncated JPEG without complaint (grey below the cut), so it is caught here.
-    if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:].tobytes():
+    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-4096:]:
         raise ImageError("truncated JPEG (no end-of-image marker)")
     colour = cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_ANYCOLOR
-    image = cv2.imdecode(data, colour | cv2.IMREAD_ANYDEPTH)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), colour | cv2.IMREAD_ANYDEPTH)
+    if image is None and kind is not None:
+        image = _pillow_decode(data, kind, grey)
     if image is None:
-        raise ImageError("not an image OpenCV can decode (unknown format or corrupt data)")
+        raise ImageError("not an image OpenCV or Pillow can decode (unknown format or corrupt "
+                         "data)")
+    if kind is None:  # a size only known once OpenCV decoded it (OpenCV's own limit is 1 Gpx)
+        check_pixels(image.shape[1], image.shape[0], max_pixels)
     return to_uint8(image)
+
+
+def describe_error(error: Exception) -> str:
+    """A one-line description of an error reading or writing an image."""
+    if isinstance(error, OSError):
+        return f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
+    if isinstance(error, cv2.error):
+        return f"OpenCV failed: {str(error).strip().splitlines()[-1]}"
+    return str(error)
+
+
+def _pillow_decode(data: bytes, kind: str, grey: bool) -> np.ndarray:
+    """The first frame of an image only Pillow reads, as uint8 grey or BGR."""
+    try:
+        with warnings.catch_warnings(), open_lazily(io.BytesIO(data)) as opened:
+            warnings.simplefilter("ignore")
+            image = ImageOps.exif_transpose(opened)  # decodes the first frame
+        if image.mode.startswith(("I", "F")):  # 16-bit, 32-bit and float grey
+            return to_uint8(np.asarray(image))
+        if grey or image.mode in ("1", "L", "LA"):
+            return np.asarray(image.convert("L"))
+        return np.ascontiguousarray(np.asarray(image.convert("RGB"))[..., ::-1])
+    except Exception as e:  # noqa: BLE001 - Pillow's plugins raise many kinds on damaged data
+        raise ImageError(f"corrupt or truncated {kind} image: {e}") from None
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -34,11 +34,19 @@ from fer_keras.data import pipeline
 from fer_keras.evaluation.run_dir import Run, load_run, resolve_model
 from fer_keras.evaluation.tta import view_model
 from fer_keras.inference import video
-from fer_keras.inference.faces import ImageError, crop_faces, make_detector, read_image, to_grey
+from fer_keras.inference.faces import (
+    MIN_FACE_FRACTION,
+    ImageError,
+    crop_faces,
+    make_detector,
+    read_image,
+    to_grey,
+)
+from fer_keras.inference.images import DEFAULT_MAX_PIXELS, describe_error
 from fer_keras.models import heads
 
-#: The default smallest face, as a fraction of a photo's shorter side (see ``min_face_fraction``).
-MIN_FACE_FRACTION = 0.1
+__all__ = ["MIN_FACE_FRACTION", "EmotionRecognizer", "ImageResult", "default_model",
+           "describe_error"]
 
 
 def default_model() -> Path:
@@ -86,6 +94,8 @@ class EmotionRecognizer:
             faces: on a 560x760 portrait the default searches faces from 56 pixels, on a copy
             downscaled so that they are 30 (see ``fer_keras.inference.faces``).
         max_side: larger images are searched downscaled.
+        max_pixels: the largest image file read (width x height, from its header: a larger one is
+            refused before decoding, see ``fer_keras.inference.images``); ``None``: no limit.
         batch_size: faces per model call.
         workers: threads that read and search images at once in :meth:`iter_detect` (OpenCV
             releases the GIL); ``None``: one per CPU core; 1: none.
@@ -107,7 +117,7 @@ class EmotionRecognizer:
     def __init__(self, model=None, *, detector="haar", margin: float = 0.1, min_face: int = 30,
                  min_face_fraction: float = MIN_FACE_FRACTION, max_side: int = 1280,
                  batch_size: int = 64, tta: str | None = None, workers: int | None = None,
-                 **detector_options):
+                 max_pixels: int | None = DEFAULT_MAX_PIXELS, **detector_options):
         run = (Run(Path.cwd(), {}, model) if isinstance(model, keras.Model)
                else load_run(model))
         self.config, self.svc = run.config, run.svc
@@ -127,7 +137,7 @@ class EmotionRecognizer:
         self.equalize = self.config.get("equalize")
         self.detector = make_detector(detector, min_size=min_face, min_fraction=min_face_fraction,
                                       max_side=max_side, **detector_options)
-        self.margin, self.batch_size = margin, batch_size
+        self.margin, self.batch_size, self.max_pixels = margin, batch_size, max_pixels
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         self.workers = max(1, workers or cores or os.cpu_count() or 1)
         self._pool = None
@@ -156,7 +166,7 @@ class EmotionRecognizer:
         """``(grey image, boxes (n, 4), detection scores (n,))`` of a path or an array; the
         caller's ``boxes`` instead of the detector's, when given (their scores are ``None``)."""
         if isinstance(image, (str, os.PathLike)):
-            image, channel_order = read_image(image, grey=True), "bgr"
+            image, channel_order = read_image(image, grey=True, max_pixels=self.max_pixels), "bgr"
         grey = to_grey(image, channel_order)
         if boxes is not None:
             boxes = _check_boxes(boxes)
@@ -209,7 +219,7 @@ class EmotionRecognizer:
             _, (image, box) = item
             order = channel_order
             if keep_images and isinstance(image, (str, os.PathLike)):
-                image, order = read_image(image), "bgr"
+                image, order = read_image(image, max_pixels=self.max_pixels), "bgr"
             return (image if keep_images else None, *self.find_faces(image, order, box))
 
         pairs = (zip(images, boxes, strict=True) if boxes is not None
@@ -300,12 +310,3 @@ def _face(box, det_score, scores, probs, names=CLASS_NAMES) -> dict:
             # An SVC scores a class it never saw -inf, which JSON cannot hold: null instead.
             "scores": {n: float(s) if np.isfinite(s) else None for n, s in zip(names,
                                                                                 scores)}}
-
-
-def describe_error(error: Exception) -> str:
-    """A one-line description of an error reading or writing an image."""
-    if isinstance(error, OSError):
-        return f"{error.strerror or error}" + (f": {error.filename}" if error.filename else "")
-    if isinstance(error, cv2.error):
-        return f"OpenCV failed: {str(error).strip().splitlines()[-1]}"
-    return str(error)

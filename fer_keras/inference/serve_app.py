@@ -9,7 +9,12 @@ page. Every bad input is a 4xx answer ``{"error": "<what is wrong>"}`` (:mod:`.s
 
 The model is loaded once. Each request is decoded and analysed in a worker thread, off the event
 loop; decoding runs in parallel (at most ``decoders`` images at once, which bounds the memory of
-decoded pixels), the recognizer one image at a time under a lock (see ``Analyzer``).
+decoded pixels), the recognizer one image at a time under a lock, with at most ``queue`` images
+waiting for it; past that a request is shed at once: a JSON 503 with ``Retry-After`` (see
+``Analyzer``). ``/health`` never waits for the recognizer. A request body that pauses for
+``body_timeout`` seconds is a 408 (:class:`.serve_guard.GuardMiddleware`); the deadline for the
+headers and the bounds on connections belong to the server (:mod:`.serve_guard`), started by
+:mod:`.serve_server`, which also says how to run it in production.
 
 Example:
     >>> app = create_app(EmotionRecognizer("models/shallow_cnn_softmax_X"))  # doctest: +SKIP
@@ -19,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import threading
 import time
@@ -27,17 +33,25 @@ from pathlib import Path
 import cv2
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import ClientDisconnect
 
-from fer_keras import CLASS_NAMES, __version__, cli
-from fer_keras.evaluation.tta import TTA_MODES
+from fer_keras import CLASS_NAMES, __version__
 from fer_keras.inference.images import COLORS, ImageError
 from fer_keras.inference.pretrained import DEFAULT_NAME
 from fer_keras.inference.recognizer import EmotionRecognizer
+from fer_keras.inference.serve_guard import (
+    DEFAULT_BODY_TIMEOUT,
+    BodyTimeout,
+    Busy,
+    GuardMiddleware,
+    check_body_timeout,
+    notes,
+)
 from fer_keras.inference.serve_limits import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
@@ -50,11 +64,11 @@ from fer_keras.inference.serve_limits import (
     read_body,
 )
 
-__all__ = ["Analyzer", "create_app", "build_parser", "main"]
+__all__ = ["Analyzer", "create_app", "listen"]
 
 STATIC = Path(__file__).resolve().parent / "static"
-#: Connections uvicorn serves at once; more get a 503 instead of queueing without bound.
-MAX_CONNECTIONS = 64
+#: Images that may wait for the recognizer while it analyses one; more are shed (503).
+DEFAULT_QUEUE = 32
 ACCEPTED = "multipart/form-data (field 'image'), application/json ({\"image\": base64}), image/*"
 REQUEST_BODY = {  # what /docs shows: FastAPI cannot infer it from a handler that parses by hand
     "required": True,
@@ -81,16 +95,38 @@ class Analyzer:
     takes under 10 ms, and ``detect_many`` on 8 images was only 1.08-1.10x faster than 8
     ``detect`` calls, less than what waiting to fill a batch would add to each request.
 
+    Images in hand (analysed or waiting) are counted on the event loop: past ``1 + queue`` a
+    request is shed with :class:`Busy`, its ``Retry-After`` the time the images in hand take.
+
     Args:
         recognizer: an :class:`EmotionRecognizer` (only its ``detect`` is used).
         limits: the upload :class:`Limits`.
         decoders: images decoded at once (each may hold up to ``max_pixels`` x 3 bytes).
+        queue: images that may wait for the recognizer.
     """
 
-    def __init__(self, recognizer, limits: Limits, decoders: int = 4):
+    def __init__(self, recognizer, limits: Limits, decoders: int = 4, queue: int = DEFAULT_QUEUE):
+        if isinstance(queue, bool) or not isinstance(queue, int) or queue < 0:
+            raise ValueError(f"queue must be an integer >= 0. Received: queue={queue!r}")
         self.recognizer, self.limits = recognizer, limits
         self.lock = threading.Lock()
         self.decoding = threading.BoundedSemaphore(decoders)
+        self.capacity, self.images, self.mean_seconds = 1 + queue, 0, 0.2
+
+    def admit(self) -> None:
+        """Raise :class:`Busy` if the recognizer is busy and its queue full (on the event loop)."""
+        if self.images >= self.capacity:
+            raise Busy(f"the server is busy: {self.images} images are being analysed or wait "
+                       f"(at most {self.capacity}); retry later", self.images * self.mean_seconds)
+
+    async def answer(self, data: bytes) -> dict:
+        """:meth:`analyse` in a worker thread, once :meth:`admit` lets the image in."""
+        self.admit()
+        self.images += 1
+        try:
+            return await run_in_threadpool(self.analyse, data)
+        finally:
+            self.images -= 1
 
     def analyse(self, data: bytes) -> dict:
         """The answer to one image file (blocking: run it in a worker thread)."""
@@ -105,12 +141,17 @@ class Analyzer:
             except (ImageError, cv2.error) as e:
                 raise UploadError(422, f"the image cannot be analysed: {e}") from None
             seconds = decoded + time.perf_counter() - start
+        self.mean_seconds += 0.1 * (seconds - self.mean_seconds)
         return {"faces": faces, "width": int(image.shape[1]), "height": int(image.shape[0]),
                 "seconds": round(seconds, 4)}
 
 
 def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "a client"
 
 
 async def _image_bytes(request: Request, limits: Limits) -> bytes:
@@ -159,7 +200,8 @@ async def _image_bytes(request: Request, limits: Limits) -> bytes:
 
 
 def create_app(recognizer=None, *, max_bytes: int = DEFAULT_MAX_BYTES,
-               max_pixels: int = DEFAULT_MAX_PIXELS, model_name: str | None = None) -> FastAPI:
+               max_pixels: int = DEFAULT_MAX_PIXELS, model_name: str | None = None,
+               queue: int = DEFAULT_QUEUE, body_timeout: float = DEFAULT_BODY_TIMEOUT) -> FastAPI:
     """The FastAPI app: the page, the API and its docs, over one recognizer.
 
     Args:
@@ -168,6 +210,8 @@ def create_app(recognizer=None, *, max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: largest image accepted (width x height), checked before decoding.
         model_name: what ``/health`` calls the model (default: the packaged model's name, else
             ``"custom"``).
+        queue: images that may wait for the recognizer; past it a request gets a 503.
+        body_timeout: seconds a request body may pause before a 408.
 
     Example:
         >>> from fastapi.testclient import TestClient
@@ -178,15 +222,35 @@ def create_app(recognizer=None, *, max_bytes: int = DEFAULT_MAX_BYTES,
     if model_name is None:
         model_name = DEFAULT_NAME if recognizer is None else "custom"
     analyzer = Analyzer(EmotionRecognizer() if recognizer is None else recognizer,
-                        Limits(max_bytes=max_bytes, max_pixels=max_pixels))
+                        Limits(max_bytes=max_bytes, max_pixels=max_pixels), queue=queue)
     app = FastAPI(title="fer_keras", version=__version__,
                   description="Faces and their emotions in photos (FER2013's seven classes).")
+    check_body_timeout(body_timeout)  # here, not when the middleware is built (first request)
+    app.add_middleware(GuardMiddleware, body_timeout=body_timeout)
     app.state.analyzer = analyzer
     colors = {n: "#{2:02x}{1:02x}{0:02x}".format(*c) for n, c in zip(CLASS_NAMES, COLORS)}
 
     @app.exception_handler(UploadError)
     async def refused(request, error: UploadError):
         return _error(error.status, str(error))
+
+    @app.exception_handler(Busy)
+    async def busy(request, error: Busy):
+        notes(logging.WARNING, "busy", f"{_client(request)}: {error}")
+        return JSONResponse({"error": str(error)}, status_code=503,
+                            headers={"Retry-After": str(error.retry_after)})
+
+    @app.exception_handler(BodyTimeout)
+    async def stalled(request, error: BodyTimeout):
+        notes(logging.WARNING, "body", f"{_client(request)}: {error}; connection closed")
+        return JSONResponse({"error": str(error)}, status_code=408,
+                            headers={"Connection": "close"})
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request, error: ClientDisconnect):  # nobody reads the answer: one log line
+        notes(logging.INFO, "disconnect", f"{_client(request)} disconnected during its upload to "
+              f"{request.method} {request.url.path}; request dropped")
+        return Response(status_code=400)
 
     @app.exception_handler(HTTPException)
     async def http_error(request, error: HTTPException):
@@ -207,7 +271,8 @@ def create_app(recognizer=None, *, max_bytes: int = DEFAULT_MAX_BYTES,
     @app.get("/health", summary="The server's state and model")
     async def health():
         return {"status": "ok", "model": model_name, "version": __version__,
-                "emotions": colors, "max_bytes": max_bytes, "max_pixels": max_pixels}
+                "emotions": colors, "max_bytes": max_bytes, "max_pixels": max_pixels,
+                "images": analyzer.images, "capacity": analyzer.capacity}
 
     @app.post("/v1/emotions", summary="Faces and their emotions in one image",
               openapi_extra={"requestBody": REQUEST_BODY})
@@ -215,32 +280,12 @@ def create_app(recognizer=None, *, max_bytes: int = DEFAULT_MAX_BYTES,
         """Faces of the image: ``box`` ``[x, y, w, h]``, ``emotion``, ``probability``,
         ``emotions`` (each class's probability), ``detection_score`` and ``scores``;
         ``seconds`` is the time spent decoding and analysing this image."""
+        analyzer.admit()  # shed before reading the body when full already
         data = await _image_bytes(request, analyzer.limits)
-        return await run_in_threadpool(analyzer.analyse, data)
+        return await analyzer.answer(data)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app
-
-
-def build_parser():
-    p = cli.parser("serve", "a local web app and REST API: photos or a webcam -> faces and "
-                   "emotions")
-    cli.add_model(p, default=DEFAULT_NAME)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
-                   "127.0.0.1: this machine only; the server has no authentication)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 2**20,
-                   help="largest image file accepted, in MiB (default %(default)g)")
-    p.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
-                   help="largest image accepted, in megapixels, read from its header before "
-                   "decoding (default %(default)g)")
-    cli.add_tta(p, TTA_MODES, "each face's scores")
-    p.add_argument("--detector", default="haar", help="'haar' (OpenCV's bundled cascade) or a "
-                   "face model file: YuNet .onnx, SSD .caffemodel/.pb (default: haar)")
-    p.add_argument("--min-face", type=int, default=30, help="smallest face side in pixels (30)")
-    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
-                   help="uvicorn's log level (default info: one line per request)")
-    return p
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -254,33 +299,3 @@ def listen(host: str, port: int) -> socket.socket:
         raise OSError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     sock.listen(2048)  # clients queue from now on, while the app starts
     return sock
-
-
-def main(argv=None) -> int:
-    import uvicorn
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not 0 <= args.port <= 65535:
-        parser.error(f"--port must be in 0..65535. Received: {args.port}")
-    if args.max_mb <= 0 or args.max_megapixels <= 0:
-        parser.error("--max-mb and --max-megapixels must be positive")
-    model = cli.model_argument(args, parser)
-    recognizer = EmotionRecognizer(model, detector=args.detector,
-                                   min_face=args.min_face, tta=args.tta)
-    app = create_app(recognizer, max_bytes=max(1, int(args.max_mb * 2**20)),
-                     max_pixels=max(1, int(args.max_megapixels * 1e6)), model_name=model)
-    sock = listen(args.host, args.port)
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(f"fer-keras serve: http://{shown}:{port}/ (API docs: /docs; Ctrl-C stops)", flush=True)
-    if not host.startswith("127.") and host not in ("::1", "localhost"):
-        print(f"note: listening on {host}: whoever reaches this machine can use the server "
-              "(it has no authentication)", flush=True)
-    config = uvicorn.Config(app, log_level=args.log_level, limit_concurrency=MAX_CONNECTIONS,
-                            timeout_keep_alive=5)
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn stops on Ctrl-C, then passes it on: the normal end
-        pass
-    return 0

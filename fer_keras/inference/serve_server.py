@@ -1,0 +1,159 @@
+"""``fer-keras serve``: the command that runs the app of :mod:`.serve_app` under uvicorn.
+
+The server degrades and never locks anyone out (:mod:`.serve_guard`):
+
+- a request's headers must arrive within ``--header-timeout`` s, and a request body may not
+  pause for more than ``--body-timeout`` s (a JSON 408, and the connection is closed); headers
+  are at most 16 kB (h11's limit: a 400 past it); an idle keep-alive connection closes after 5 s;
+- a client address holds at most ``--max-per-client`` connections and the server
+  ``--max-connections``: past a bound, the connection that has waited longest for its client
+  (a stalled one, first) is closed to make room, so a new client always gets in;
+- at most ``--queue`` images wait for the model; past that, and only then, a request is shed at
+  once: a JSON 503 with ``Retry-After``. ``/health`` answers whatever the load;
+- a client that disconnects during its upload is one line in the log, not a traceback.
+
+In production, the way uvicorn and FastAPI recommend it:
+
+- ``--workers N`` runs N uvicorn worker processes on the same socket; uvicorn's supervisor
+  restarts one that dies. Each loads its own model and applies the same bounds (N times the
+  connections and the queue in all). TensorFlow already spreads one image over every core, so
+  workers pay on machines with cores to spare: measure with ``benchmarks/bench_serve.py``.
+- Put it behind a reverse proxy (nginx, Caddy) for TLS, authentication and the clients of the
+  internet, and keep it on 127.0.0.1: the server itself has no authentication. The proxy buffers
+  slow uploads (nginx's ``proxy_request_buffering on``, its default); since every connection
+  then comes from the proxy's address, set ``--max-per-client`` to ``--max-connections`` and
+  bound each client in the proxy (nginx's ``limit_conn``).
+- Run it under a supervisor (systemd, a container's restart policy) with ``GET /health`` as its
+  health check.
+
+The imports of TensorFlow's layers are inside the functions: each worker unpickles
+:func:`make_app` before :func:`fer_keras.cli.quiet_tensorflow` runs in it.
+
+Example:
+    $ fer-keras serve cpu_fast --host 127.0.0.1 --port 8000 --workers 2
+"""
+
+from __future__ import annotations
+
+import functools
+
+from fer_keras import cli
+from fer_keras.inference.serve_guard import DEFAULT_BODY_TIMEOUT, Guard, GuardedConfig
+
+__all__ = ["build_parser", "main", "make_app"]
+
+EPILOG = ("Hostile or slow clients: a request's headers must arrive within --header-timeout s "
+          "and its body may not pause for --body-timeout s (408, connection closed); past "
+          "--max-per-client or --max-connections the connection that has waited longest is "
+          "closed, so a new client always gets in; past --queue waiting images a request gets "
+          "a 503 with Retry-After; /health always answers. In production: --workers N "
+          "(uvicorn's worker processes, each with its own model and the same bounds) behind a "
+          "reverse proxy (nginx, Caddy) for TLS and authentication, the server on 127.0.0.1; "
+          "behind a proxy every connection comes from the proxy, so set --max-per-client to "
+          "--max-connections and bound clients in the proxy (nginx's limit_conn).")
+
+
+def build_parser():
+    from fer_keras.evaluation.tta import TTA_MODES
+    from fer_keras.inference.pretrained import DEFAULT_NAME
+    from fer_keras.inference.serve_app import DEFAULT_QUEUE
+    from fer_keras.inference.serve_limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
+
+    p = cli.parser("serve", "a local web app and REST API: photos or a webcam -> faces and "
+                   "emotions", epilog=EPILOG)
+    cli.add_model(p, default=DEFAULT_NAME)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                   "127.0.0.1: this machine only; the server has no authentication)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    p.add_argument("--max-mb", type=float, default=DEFAULT_MAX_BYTES / 2**20,
+                   help="largest image file accepted, in MiB (default %(default)g)")
+    p.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
+                   help="largest image accepted, in megapixels, read from its header before "
+                   "decoding (default %(default)g)")
+    cli.add_tta(p, TTA_MODES, "each face's scores")
+    p.add_argument("--detector", default="haar", help="'haar' (OpenCV's bundled cascade) or a "
+                   "face model file: YuNet .onnx, SSD .caffemodel/.pb (default: haar)")
+    p.add_argument("--min-face", type=int, default=30, help="smallest face side in pixels (30)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own "
+                   "model and the same bounds (default 1)")
+    p.add_argument("--queue", type=int, default=DEFAULT_QUEUE, help="images that may wait for "
+                   "the model in a worker; past it a request gets a 503 (default %(default)s)")
+    default = Guard()
+    p.add_argument("--header-timeout", type=float, default=default.header_timeout,
+                   help="seconds for a request's headers to arrive (default %(default)g)")
+    p.add_argument("--body-timeout", type=float, default=DEFAULT_BODY_TIMEOUT,
+                   help="seconds a request body may pause (default %(default)g)")
+    p.add_argument("--max-connections", type=int, default=default.max_connections,
+                   help="open connections per worker (default %(default)s)")
+    p.add_argument("--max-per-client", type=int, default=default.max_per_client,
+                   help="open connections per client address and worker (default %(default)s)")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"],
+                   help="uvicorn's log level (default info: one line per request)")
+    return p
+
+
+def make_app(options: dict):
+    """The app of one process: a recognizer of ``options["recognizer"]``, the app's options.
+
+    uvicorn's app factory for ``--workers``: every worker calls it once, when it starts.
+    """
+    cli.quiet_tensorflow()
+    from fer_keras.inference.recognizer import EmotionRecognizer
+    from fer_keras.inference.serve_app import create_app
+
+    return create_app(EmotionRecognizer(**options["recognizer"]), **options["app"])
+
+
+def main(argv=None) -> int:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from fer_keras.inference.serve_app import listen
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be in 0..65535. Received: {args.port}")
+    if args.max_mb <= 0 or args.max_megapixels <= 0:
+        parser.error("--max-mb and --max-megapixels must be positive")
+    if args.workers < 1 or args.queue < 0:
+        parser.error(f"--workers must be 1 or more and --queue 0 or more. Received: "
+                     f"{args.workers} and {args.queue}")
+    if not args.body_timeout > 0:
+        parser.error(f"--body-timeout must be positive. Received: {args.body_timeout}")
+    try:
+        guard = Guard(header_timeout=args.header_timeout, max_connections=args.max_connections,
+                      max_per_client=args.max_per_client)
+    except ValueError as e:
+        parser.error(str(e).replace("_", "-"))
+    model = cli.model_argument(args, parser)
+    options = {"recognizer": {"model": model, "detector": args.detector,
+                              "min_face": args.min_face, "tta": args.tta},
+               "app": {"max_bytes": max(1, int(args.max_mb * 2**20)),
+                       "max_pixels": max(1, int(args.max_megapixels * 1e6)),
+                       "model_name": model, "queue": args.queue,
+                       "body_timeout": args.body_timeout}}
+    app = make_app(options)  # a model that does not load is one error line, before listening
+    if args.workers > 1:  # each worker loads its own
+        app = functools.partial(make_app, options)
+    sock = listen(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
+    print(f"fer-keras serve: http://{shown}:{port}/ (API docs: /docs{workers}; Ctrl-C stops)",
+          flush=True)
+    if not host.startswith("127.") and host not in ("::1", "localhost"):
+        print(f"note: listening on {host}: whoever reaches this machine can use the server "
+              "(it has no authentication)", flush=True)
+    # a worker loading TensorFlow may not answer the supervisor's ping for a while
+    config = GuardedConfig(app, guard=guard, factory=args.workers > 1, workers=args.workers,
+                           log_level=args.log_level, timeout_keep_alive=5,
+                           timeout_graceful_shutdown=10, timeout_worker_healthcheck=60)
+    try:
+        if args.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stops on Ctrl-C, then passes it on: the normal end
+        pass
+    return 0
