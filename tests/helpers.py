@@ -62,6 +62,19 @@ def make_fer_csv(path, n_per_class_usage=2, usages=USAGES, seed=0, **kwargs):
     return path, (images, labels, use)
 
 
+FERPLUS_HEADER = ("Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,"
+                  "unknown,NF")
+
+
+def make_ferplus_csv(path, usages, votes):
+    """A FER+ file (``fer2013new.csv``) with one row per Usage in `usages`: `votes` ``(n, 10)`` in
+    the file's column order (neutral, happiness, ..., NF), or one row of 10 used for every row."""
+    votes = np.broadcast_to(np.asarray(votes), (len(usages), 10))
+    lines = [f"{use},fer{i:07d}.png," + ",".join(map(str, v))
+             for i, (use, v) in enumerate(zip(usages, votes))]
+    return write_csv(path, lines, header=FERPLUS_HEADER)
+
+
 # --- Tiny models -------------------------------------------------------------------------------
 
 # The smallest options of every registered model that keep its layout (stages, blocks, the VGG16

@@ -10,12 +10,12 @@ from helpers import make_fer_csv, write_csv
 from fer_keras import CLASS_NAMES
 from fer_keras.data import parse
 from fer_keras.data.convert import convert
+from fer_keras.data.ferplus import load_ferplus
 from fer_keras.data.loading import (
     class_names,
     class_weights,
     load_dataset,
     load_fer2013,
-    load_ferplus,
     load_png_tree,
     merge_disgust,
     sample_path,

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import TINY_TRAINING, make_fer_csv
+from helpers import TINY_TRAINING, make_fer_csv, make_ferplus_csv
 from skimage import data as skdata
 
 from fer_keras.evaluation.evaluate import evaluate_run
@@ -33,6 +33,7 @@ TRAIN_RUNS = {
     "svc": {"head": "svc"},  # the network and an RBF SVC on its features, in one run directory
     "hist_crop_flip": {"equalize": "hist", "crop": 40, "tta": "flip"},
     "merged": {"merge_disgust": True},  # six classes
+    "ferplus_votes": {"labels": "ferplus_votes"},  # FER+ vote distributions as targets
     "vgg96": {"model": "vgg16_transfer", "fine_tune_epochs": 0,
               "model_options": {"weights": None, "image_size": 96, "dense_units": 8}},
 }
@@ -55,7 +56,15 @@ class Runs:
 
     def __init__(self, root: Path):
         self.root = root
-        self.csv = str(make_fer_csv(root / "fer2013.csv", n_per_class_usage=2)[0])
+        path, (_, labels, usages) = make_fer_csv(root / "fer2013.csv", n_per_class_usage=2)
+        self.csv = str(path)
+        # FER+ votes beside it, every run scored on both label sets: 6 votes for the next class
+        # to the FER2013 label, 4 for the label, so the two label sets always disagree
+        columns = np.array([4, 5, 6, 1, 3, 2, 0])  # the FER+ column of each FER2013 class
+        votes = np.zeros((len(labels), 10), int)
+        votes[np.arange(len(labels)), columns[labels]] = 4
+        votes[np.arange(len(labels)), columns[(labels + 1) % 7]] = 6
+        make_ferplus_csv(root / "fer2013new.csv", usages, votes)
         self._dirs: dict[str, Path] = {}
 
     def __getitem__(self, name: str) -> Path:
@@ -114,6 +123,8 @@ def test_evaluate(runs, name, mode, tmp_path):
     assert list(results) == ["PublicTest", "PrivateTest"]
     for split, metrics in results.items():
         assert metrics["n"] == 14 and metrics["tta"] == mode and 0 <= metrics["accuracy"] <= 1
+        assert metrics["labels"] == ("ferplus_majority" if name == "ferplus_votes" else "fer2013")
+        assert set(metrics["label_sets"]) == {"fer2013", "ferplus_majority"}
         assert list(metrics["per_class"]) == list(run.class_names)
         assert np.asarray(metrics["confusion_matrix"]).shape == (len(run.class_names),) * 2
         suffix = "" if mode == "none" else f"_tta-{mode}"

@@ -5,8 +5,16 @@ Imports flow one way: core -> data -> models -> evaluation -> training -> experi
 and inference import only data, models and evaluation.
 """
 
-from fer_keras.data.loading import (
+from fer_keras.data.ferplus import (
     FERPLUS_COLUMNS,
+    LABEL_SETS,
+    FerPlusSplit,
+    default_ferplus_path,
+    ferplus_for_dataset,
+    ferplus_labels,
+    load_ferplus,
+)
+from fer_keras.data.loading import (
     FULL_CSV,
     MERGED_CLASS_NAMES,
     SAMPLE_CSV,
@@ -17,7 +25,6 @@ from fer_keras.data.loading import (
     find_duplicates,
     load_dataset,
     load_fer2013,
-    load_ferplus,
     load_png_tree,
     merge_disgust,
     read_table,
@@ -39,6 +46,11 @@ __all__ = [
     "load_dataset",
     "FERPLUS_COLUMNS",
     "load_ferplus",
+    "LABEL_SETS",
+    "FerPlusSplit",
+    "default_ferplus_path",
+    "ferplus_for_dataset",
+    "ferplus_labels",
     "subset",
     "class_weights",
     "MERGED_CLASS_NAMES",

@@ -47,6 +47,35 @@ def plot_face_grid(images, labels, per_class: int = 8, class_names=CLASS_NAMES, 
     return fig
 
 
+def plot_label_disagreement(images, labels, ferplus, count: int = 16, class_names=CLASS_NAMES,
+                            seed: int = 0):
+    """Faces whose FER2013 label is not their FER+ majority, each titled with both and its votes.
+
+    Args:
+        images, labels: one split's faces and FER2013 labels.
+        ferplus: that split's ``fer_keras.data.ferplus.FerPlusSplit``.
+        count: faces drawn at random among those that disagree.
+    """
+    rng = np.random.default_rng(seed)
+    differ = np.flatnonzero((ferplus.majority >= 0) & (ferplus.majority != labels))
+    pick = rng.choice(differ, size=min(count, len(differ)), replace=False)
+    columns = 8
+    rows = max(1, -(-len(pick) // columns))
+    fig = Figure(figsize=(columns * 1.3, rows * 1.55))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), pick):
+        ax.imshow(images[i], cmap="gray", vmin=0, vmax=255)
+        share = ferplus.votes[i, ferplus.majority[i]]
+        ax.set_title(f"{class_names[labels[i]]}\n→ {class_names[ferplus.majority[i]]} "
+                     f"({share:.0%})", fontsize=7)
+    fig.suptitle(f"FER2013 label → FER+ majority (its share of the votes): {len(differ)} of "
+                 f"{int((ferplus.majority >= 0).sum())} faces disagree", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
 def plot_search_heatmap(accuracy, optimizers, schedules, title: str = ""):
     """Heat map of PublicTest accuracy, one row per optimizer and one column per schedule.
 

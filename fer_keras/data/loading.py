@@ -168,42 +168,6 @@ def load_dataset(path=None, **kwargs):
     return load_fer2013(path, **kwargs)
 
 
-# FER+ columns, in the file's order, and the FER2013 label each maps to (-1: no FER2013 class).
-FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
-                   "contempt", "unknown", "NF")
-_FERPLUS_TO_FER = np.array([6, 3, 5, 4, 0, 1, 2, -1, -1, -1])
-
-
-def load_ferplus(path):
-    """FER+ re-labels (`fer2013new.csv`, row i = row i of fer2013.csv).
-
-    Returns:
-        dict with `votes` int `(n, 10)` in `FERPLUS_COLUMNS` order; `labels` int64 `(n,)`, the
-        FER2013 label of the majority vote (-1 where the majority is contempt, unknown or
-        not-a-face, where votes tie, or where the row has no image); `usage`, the Usage strings;
-        `has_image`, bool.
-    """
-    import pandas as pd
-
-    path = Path(path)
-    try:
-        df = pd.read_csv(path, dtype={"Image name": "string"})
-    except (OSError, ValueError) as e:
-        raise FER2013Error(path, None, f"cannot read FER+ file: {e}") from None
-    missing = [c for c in ("Usage", "Image name", *FERPLUS_COLUMNS) if c not in df.columns]
-    if missing:
-        raise FER2013Error(path, 1, f"missing FER+ column(s): {', '.join(missing)}")
-    votes = df[list(FERPLUS_COLUMNS)].to_numpy(np.int64)
-    has_image = df["Image name"].notna().to_numpy() & (df["Image name"].str.strip() != "")
-    has_image = np.asarray(has_image.fillna(False), bool)
-    top = votes.argmax(1)
-    tie = (votes == votes.max(1, keepdims=True)).sum(1) > 1
-    labels = _FERPLUS_TO_FER[top]
-    labels[tie | ~has_image | (votes.sum(1) == 0)] = -1
-    return {"votes": votes, "labels": labels.astype(np.int64), "usage": df["Usage"].to_numpy(str),
-            "has_image": has_image}
-
-
 def subset(images, labels, fraction: float, seed: int = 0):
     """A stratified `fraction` of (images, labels), rows kept in their order."""
     if not 0 < fraction <= 1:

@@ -24,7 +24,13 @@ from pathlib import Path
 
 from fer_keras import TEST_SPLIT, USAGES, VAL_SPLIT, _io, cli
 from fer_keras.data import loading as data
-from fer_keras.evaluation.metrics import classification_metrics, save_confusion_figure
+from fer_keras.data.ferplus import ferplus_labels
+from fer_keras.evaluation.metrics import (
+    LABEL_SET_TITLES,
+    label_set_metrics,
+    own_label_set,
+    save_confusion_figure,
+)
 from fer_keras.evaluation.run_dir import DEFAULT_MODEL, Run, load_run
 from fer_keras.evaluation.tta import TTA_MODES
 
@@ -34,7 +40,7 @@ EVALUATION_SPLITS = (VAL_SPLIT, TEST_SPLIT)
 
 def evaluate_run(run: Run | str | os.PathLike, splits=None, *, dataset: dict | None = None,
                  data_path=None, out: str | os.PathLike | None = None,
-                 tta: str | None = None) -> dict[str, dict]:
+                 tta: str | None = None, ferplus=None) -> dict[str, dict]:
     """Metrics of ``run`` on each of ``splits``; writes ``metrics_<split>.json`` and figures.
 
     Args:
@@ -49,9 +55,14 @@ def evaluate_run(run: Run | str | os.PathLike, splits=None, *, dataset: dict | N
             ``None``: the run's own (:meth:`Run.tta_mode`). Recorded as the metrics' ``"tta"``,
             and in the file names (``metrics_<split>_tta-<mode>.json``) unless ``"none"``, so
             results with and without TTA sit side by side.
+        ferplus: FER+ labels (``fer2013new.csv``); default: the run's own, else the file beside
+            the data (for data read here, not a ``dataset`` given). When found, every split is
+            also scored on their majority.
 
     Returns:
-        ``{split: classification_metrics(...)}``.
+        ``{split: classification_metrics(...)}`` against the run's own label set (FER2013's
+        labels, or the FER+ majority for a run trained on FER+), with ``"labels"`` naming it and
+        ``"label_sets"`` the accuracy and macro-F1 on each label set the data has.
 
     Example:
         >>> results = evaluate_run("cpu_fast", ["PublicTest"], out=False)  # doctest: +SKIP
@@ -60,24 +71,31 @@ def evaluate_run(run: Run | str | os.PathLike, splits=None, *, dataset: dict | N
     """
     run = run if isinstance(run, Run) else load_run(run)
     tta = run.tta_mode(tta)
-    if dataset is None:
-        dataset = data.load_dataset(data_path or run.data_path())
+    if dataset is None:  # FER+ labels by default only for data read here, never for data given
+        data_path = data_path or run.data_path() or data.default_data_path()
+        dataset = data.load_dataset(data_path)
+        if ferplus is None and not run.packaged:
+            ferplus = run.config.get("ferplus")
     if splits is None:
         splits = [s for s in EVALUATION_SPLITS if s in dataset]
     missing = [s for s in splits if s not in dataset]
     if missing or not splits:
         raise ValueError(f"The data has no {', '.join(missing) or 'evaluation'} rows; "
                          f"its splits: {', '.join(dataset)}.")
+    own = own_label_set(run.label_set)
+    fp = ferplus_labels(dataset, data_path, ferplus,
+                        required=own != "fer2013", merge_disgust=run.merge_disgust)
     out = run.output_dir() if out is None else out
     suffix = "" if tta == "none" else f"_tta-{tta}"
     results = {}
-    merged = run.config.get("merge_disgust", False)
-    names = data.class_names(merged)
+    names = run.class_names
     for split in splits:
         images, labels = dataset[split]
-        labels = data.merge_disgust(labels) if merged else labels
-        metrics = classification_metrics(labels, run.scores(images, tta=tta), names)
-        metrics.update(split=split, run_dir=str(run.run_dir), head=run.config.get("head"), tta=tta)
+        sets = label_set_metrics(run.scores(images, tta=tta), run.labels(labels),
+                                 fp[split] if fp else None, names)
+        metrics = {**sets[own], "split": split, "run_dir": str(run.run_dir),
+                   "head": run.config.get("head"), "tta": tta, "labels": own,
+                   "label_sets": {k: _summary(m) for k, m in sets.items()}}
         results[split] = metrics
         if out:
             _io.write_json(Path(out) / f"metrics_{split}{suffix}.json", metrics)
@@ -85,6 +103,10 @@ def evaluate_run(run: Run | str | os.PathLike, splits=None, *, dataset: dict | N
             save_confusion_figure(metrics["confusion_matrix"],
                                   Path(out) / f"confusion_{split}{suffix}.png", names, title=title)
     return results
+
+
+def _summary(metrics: dict) -> dict:
+    return {k: metrics[k] for k in ("n", "accuracy", "macro_f1", "excluded") if k in metrics}
 
 
 def _label(split: str, tta: str) -> str:
@@ -100,6 +122,11 @@ def format_metrics(metrics: dict) -> str:
     for name, c in metrics["per_class"].items():
         lines.append(f"  {name:<10}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['f1']:>10.3f}"
                      f"{c['support']:>9d}")
+    for name, m in metrics.get("label_sets", {}).items():
+        excluded = f" ({m['excluded']} faces without a majority left out)" if m.get(
+            "excluded") else ""
+        lines.append(f"  against {LABEL_SET_TITLES[name]}: accuracy={m['accuracy']:.4f}  "
+                     f"macro-F1={m['macro_f1']:.4f}  n={m['n']}{excluded}")
     return "\n".join(lines)
 
 
@@ -114,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
                 shown_default="the run directory, or the current folder for a packaged model")
     cli.add_tta(p, TTA_MODES, "the scores (the files of a mode other than none end in "
                 "_tta-<mode>)")
+    p.add_argument("--ferplus", metavar="FILE", help="FER+ labels (fer2013new.csv) to score the "
+                   "FER+ majority too (default: the run's own, else the file beside the data)")
     return p
 
 
@@ -121,7 +150,8 @@ def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     run = load_run(cli.model_argument(args, parser))
-    results = evaluate_run(run, args.split, data_path=args.data, out=args.out, tta=args.tta)
+    results = evaluate_run(run, args.split, data_path=args.data, out=args.out, tta=args.tta,
+                           ferplus=args.ferplus)
     for metrics in results.values():
         print(format_metrics(metrics))
     return 0

@@ -52,6 +52,37 @@ def classification_metrics(labels: np.ndarray, scores: np.ndarray,
     }
 
 
+#: How reports name the keys of :func:`label_set_metrics`.
+LABEL_SET_TITLES = {"fer2013": "FER2013 labels", "ferplus_majority": "FER+ majority"}
+
+
+def label_set_metrics(scores: np.ndarray, labels: np.ndarray, ferplus=None,
+                      class_names=CLASS_NAMES) -> dict[str, dict]:
+    """:func:`classification_metrics` of one split's scores against each label set it has.
+
+    Args:
+        scores: ``(n, k)`` scores of every row of the split.
+        labels: the split's original FER2013 labels ``(n,)`` (already merged if the run merges).
+        ferplus: the split's ``fer_keras.data.ferplus.FerPlusSplit``, or ``None``.
+
+    Returns:
+        ``{"fer2013": metrics}``, plus ``"ferplus_majority"`` (on the rows with a FER+ majority
+        among the k classes; ``"excluded"`` counts the others) when ``ferplus`` is given.
+    """
+    out = {"fer2013": classification_metrics(labels, scores, class_names)}
+    if ferplus is not None:
+        keep = ferplus.majority >= 0
+        out["ferplus_majority"] = {**classification_metrics(ferplus.majority[keep], scores[keep],
+                                                            class_names),
+                                   "excluded": int((~keep).sum())}
+    return out
+
+
+def own_label_set(label_set: str) -> str:
+    """The key of :func:`label_set_metrics` a run trained on ``label_set`` is selected on."""
+    return "fer2013" if label_set == "fer2013" else "ferplus_majority"
+
+
 def plot_confusion_matrix(matrix, class_names=CLASS_NAMES, title: str = "") -> Figure:
     """Counts (left) and row-normalised rates (right, the diagonal is per-class recall)."""
     counts = np.asarray(matrix, dtype=float)

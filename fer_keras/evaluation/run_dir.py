@@ -154,6 +154,16 @@ class Run:
         """The run's class names in score order: FER2013's seven, or six with ``merge_disgust``."""
         return data.class_names(self.config.get("merge_disgust", False))
 
+    @property
+    def merge_disgust(self) -> bool:
+        """Whether the run has six classes, disgust merged into angry."""
+        return bool(self.config.get("merge_disgust", False))
+
+    @property
+    def label_set(self) -> str:
+        """What the run learned from: ``fer2013``, ``ferplus_majority`` or ``ferplus_votes``."""
+        return self.config.get("labels", "fer2013")
+
     def labels(self, labels: np.ndarray) -> np.ndarray:
         """FER2013 ``labels`` as the run's classes (disgust merged into angry for a 6-class run)."""
         return data.merge_disgust(labels) if self.config.get("merge_disgust") else labels

@@ -24,10 +24,13 @@ import argparse
 import os
 from pathlib import Path
 
-from fer_keras import VAL_SPLIT, _io, cli
+import numpy as np
+
+from fer_keras import TRAIN_SPLIT, VAL_SPLIT, _io, cli
 from fer_keras.data import loading as data
+from fer_keras.data.ferplus import default_ferplus_path, ferplus_labels
 from fer_keras.evaluation.evaluate import EVALUATION_SPLITS
-from fer_keras.evaluation.metrics import classification_metrics, save_confusion_figure
+from fer_keras.evaluation.metrics import label_set_metrics, own_label_set, save_confusion_figure
 from fer_keras.evaluation.run_dir import library_versions, load_run, make_run_dir
 from fer_keras.evaluation.tables import confusion_table, markdown_table
 from fer_keras.evaluation.tta import TTA_MODES
@@ -51,7 +54,7 @@ SAMPLE_BUDGET_MINUTES = 3.5
 SAMPLE_SETTINGS = {"batch_size": 32}
 #: Keys of the network's config a head's run directory repeats (evaluate reads them).
 _INHERITED = ("model", "data", "seed", "subset", "equalize", "crop", "tta", "merge_disgust",
-              "feature_layer", "recipe")
+              "feature_layer", "recipe", "labels", "ferplus")
 
 
 def compare(data_path=None, *, config: dict | None = None, backbone=None,
@@ -97,15 +100,21 @@ def compare(data_path=None, *, config: dict | None = None, backbone=None,
     cfg = network.config
     own = network.tta_mode(tta)
     modes = ["none"] + ([own] if own != "none" else [])
-    names = data.class_names(cfg.get("merge_disgust", False))
+    names = network.class_names
     k, seed = len(names), cfg.get("seed", 0)
-
-    def labels(split):
-        y = dataset[split][1]
-        return data.merge_disgust(y) if cfg.get("merge_disgust") else y
-
-    x_train, y_train = data.subset(*data.train_split(dataset), cfg.get("subset", 1.0), seed)
-    y_train = data.merge_disgust(y_train) if cfg.get("merge_disgust") else y_train
+    own_set = own_label_set(network.label_set)
+    fp = ferplus_labels(dataset, data_path, None if network.packaged else cfg.get("ferplus"),
+                        required=own_set != "fer2013", merge_disgust=network.merge_disgust)
+    x_all, y_all = data.train_split(dataset)
+    keep = data.subset(np.arange(len(y_all)), y_all, cfg.get("subset", 1.0), seed)[0]
+    y_all = network.labels(y_all)
+    if own_set == "fer2013":
+        x_train, y_train = x_all[keep], y_all[keep]
+    else:  # an SVM head fits the label the network's FER+ rows have (most voted / majority)
+        fp_rows = fp[TRAIN_SPLIT].rows(network.label_set)
+        chosen = np.isin(fp_rows, keep)
+        x_train = x_all[fp_rows[chosen]]
+        y_train = fp[TRAIN_SPLIT].targets(network.label_set, y_all, soft=False)[chosen]
     splits = [s for s in EVALUATION_SPLITS if s in dataset]
     layer = cfg.get("feature_layer", FEATURE_LAYER)
 
@@ -115,11 +124,15 @@ def compare(data_path=None, *, config: dict | None = None, backbone=None,
 
     f_train = outputs(x_train, "none")[0][1]
     views = {(s, m): outputs(dataset[s][0], m) for s in splits for m in modes}
-    f_val = views[(VAL_SPLIT, "none")][0][1]
+    val_rows = (np.arange(len(dataset[VAL_SPLIT][1])) if own_set == "fer2013"
+                else fp[VAL_SPLIT].rows("ferplus_majority"))
+    y_val = (network.labels(dataset[VAL_SPLIT][1]) if own_set == "fer2013"
+             else fp[VAL_SPLIT].majority)[val_rows]
+    f_val = views[(VAL_SPLIT, "none")][0][1][val_rows]
 
     fitted = {"softmax": (None, _io.read_json(net_dir / "metrics.json").get("fit_seconds"))}
     if "l2svm" in heads:
-        fitted["l2svm"] = ch.fit_l2svm((f_train, y_train), (f_val, labels(VAL_SPLIT)), k, l2=l2,
+        fitted["l2svm"] = ch.fit_l2svm((f_train, y_train), (f_val, y_val), k, l2=l2,
                                        epochs=l2svm_epochs, seed=seed)
     for kind in ("svc", "linear_svc"):
         if kind in heads:
@@ -132,12 +145,15 @@ def compare(data_path=None, *, config: dict | None = None, backbone=None,
         run_dir = net_dir if name == "softmax" else _save_head(
             out, net_dir, cfg, name, head, {"svc_c": svc_c, "l2": l2, "l2svm_epochs": l2svm_epochs})
         for mode in modes:
-            metrics = {s: classification_metrics(
-                labels(s), ch.averaged_scores(name, head, views[(s, mode)], k), names)
-                for s in splits}
+            sets = {s: label_set_metrics(
+                ch.averaged_scores(name, head, views[(s, mode)], k),
+                network.labels(dataset[s][1]), fp[s] if fp else None, names) for s in splits}
+            metrics = {s: sets[s][own_set] for s in splits}
             row = {"head": name, "tta": mode, "trained_on": ch.TRAINED_ON[name],
                    "fit_seconds": None if seconds is None else round(seconds, 1),
-                   "run_dir": str(run_dir), "metrics": metrics}
+                   "run_dir": str(run_dir), "metrics": metrics, "labels": own_set,
+                   "label_sets": {s: {key: {m: v[m] for m in ("n", "accuracy", "macro_f1")}
+                                      for key, v in sets[s].items()} for s in splits}}
             rows.append(row)
             for split, m in metrics.items():
                 title = f"{name}, {split}, TTA {mode}: accuracy {m['accuracy']:.3f}"
@@ -165,6 +181,8 @@ def network_config(config, data_path: str, max_minutes: float | None, out="model
     head, the budget of :func:`compare`'s ``max_minutes`` (on the sample, unless given,
     :data:`SAMPLE_BUDGET_MINUTES`), training into ``out``."""
     base = dict(config) if config else default_config(data_path)
+    if base.get("ferplus") is None and default_ferplus_path(data_path) is not None:
+        base["ferplus"] = str(default_ferplus_path(data_path))  # the whole data: its rows match
     if max_minutes is None and is_sample(data_path):
         max_minutes = SAMPLE_BUDGET_MINUTES
     if max_minutes is not None:
@@ -202,19 +220,24 @@ def _figure_name(row: dict, split: str) -> str:
 
 
 def format_table(rows: list[dict]) -> str:
-    """The comparison as a markdown table: accuracy and macro-F1 per split, fit time, run dir."""
-    splits = list(rows[0]["metrics"])
-    header = ["head", "trained on", "TTA"] + [f"{s} {m}" for s in splits
-                                              for m in ("acc.", "macro-F1")]
+    """The comparison as a markdown table: accuracy and macro-F1 per split and label set (FER+
+    majority beside FER2013's labels when the data has FER+ labels), fit time, run dir."""
+    # A row written before FER+ scoring has its metrics only: FER2013's labels.
+    sets_of = [row.get("label_sets") or {s: {"fer2013": m} for s, m in row["metrics"].items()}
+               for row in rows]
+    columns = [(s, key) for s, sets in sets_of[0].items() for key in sets]
+    header = ["head", "trained on", "TTA"] + [
+        f"{s}{'' if key == 'fer2013' else ' FER+'} {m}" for s, key in columns
+        for m in ("acc.", "macro-F1")]
     cells = []
-    for row in rows:
-        scores = [v for s in splits for v in (f"{100 * row['metrics'][s]['accuracy']:.2f}%",
-                                              f"{row['metrics'][s]['macro_f1']:.3f}")]
+    for row, sets in zip(rows, sets_of):
+        scores = [v for s, key in columns for v in (
+            f"{100 * sets[s][key]['accuracy']:.2f}%", f"{sets[s][key]['macro_f1']:.3f}")]
         fit = "–" if row["fit_seconds"] is None else f"{row['fit_seconds']:.1f}"
         cells.append([row["head"], row["trained_on"], row["tta"], *scores, fit,
                       f"`{row['run_dir']}`"])
     return markdown_table(header + ["fit time (s)", "run directory"], cells,
-                          "lll" + "rr" * len(splits) + "rl")
+                          "lll" + "rr" * len(columns) + "rl")
 
 
 def _markdown(rows, table, data_path, net_dir, names) -> str:

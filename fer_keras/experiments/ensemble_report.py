@@ -10,7 +10,7 @@ import os
 import numpy as np
 
 from fer_keras import VAL_SPLIT
-from fer_keras.evaluation.metrics import classification_metrics
+from fer_keras.evaluation.metrics import classification_metrics, label_set_metrics
 from fer_keras.evaluation.tables import markdown_table
 from fer_keras.experiments.blend import log_loss, weighted_average
 
@@ -52,15 +52,25 @@ def _markdown(spec: dict, table: str, best: dict, figure: str) -> str:
         f"![confusion matrix]({figure})"]) + "\n"
 
 
-def member_row(label, run, public, labels, ens_dir, names) -> dict:
+def member_row(label, run, public, labels, ens_dir, names, ferplus=None) -> dict:
     """One full-Training member: PublicTest metrics over its own views, training time, epochs."""
     config = run.config
     phases = config.get("phases") or [{}]
     return {"name": label, "kind": "member", "run_dir": os.path.relpath(run.run_dir, ens_dir),
             "tta": run.tta_mode(), "minutes": round(config.get("fit_seconds", 0.0) / 60, 1),
             "epochs": sum(p.get("epochs_run", 0) for p in phases) or None,
-            VAL_SPLIT: {**classification_metrics(labels, public, names),
-                        "log_loss": log_loss(labels, public)}}
+            **scored_row(public, labels, names, ferplus)}
+
+
+def scored_row(scores, labels, names, ferplus=None) -> dict:
+    """A row's PublicTest metrics on FER2013's labels (with the log-loss) and, when ``ferplus``
+    (the split's ``FerPlusSplit``) is given, on the FER+ majority (``"ferplus_majority"``)."""
+    sets = label_set_metrics(scores, labels, ferplus, names)
+    row = {VAL_SPLIT: {**sets["fer2013"], "log_loss": log_loss(labels, scores)}}
+    if "ferplus_majority" in sets:
+        row["ferplus_majority"] = {k: sets["ferplus_majority"][k]
+                                   for k in ("n", "accuracy", "macro_f1", "excluded")}
+    return row
 
 
 def pair_row(a, b, scores_a, scores_b, labels) -> dict:
@@ -73,13 +83,19 @@ def pair_row(a, b, scores_a, scores_b, labels) -> dict:
 
 
 def family_table(rows: list[dict]) -> str:
-    """Members and the average: views, training minutes, epochs, PublicTest metrics, folder."""
+    """Members and the average: views, training minutes, epochs, PublicTest metrics (and on the
+    FER+ majority when the rows have it), folder."""
+    plus = all("ferplus_majority" in r for r in rows)
     header = ["model", "views", "training min", "epochs", f"{VAL_SPLIT} acc.",
-              f"{VAL_SPLIT} macro-F1", f"{VAL_SPLIT} log-loss", "directory"]
+              f"{VAL_SPLIT} macro-F1", f"{VAL_SPLIT} log-loss"] + (
+        [f"{VAL_SPLIT} FER+ acc.", f"{VAL_SPLIT} FER+ macro-F1"] if plus else []) + ["directory"]
     return markdown_table(header, [
         [r["name"], r["tta"], f"{r['minutes']:.1f}", "" if r["epochs"] is None else r["epochs"],
          f"{100 * r[VAL_SPLIT]['accuracy']:.2f}%", f"{r[VAL_SPLIT]['macro_f1']:.3f}",
-         f"{r[VAL_SPLIT]['log_loss']:.3f}", f"`{r['run_dir']}`"] for r in rows])
+         f"{r[VAL_SPLIT]['log_loss']:.3f}"] + (
+            [f"{100 * r['ferplus_majority']['accuracy']:.2f}%",
+             f"{r['ferplus_majority']['macro_f1']:.3f}"] if plus else [])
+        + [f"`{r['run_dir']}`"] for r in rows])
 
 
 def pair_table(pairs: list[dict]) -> str:

@@ -29,11 +29,12 @@ import numpy as np
 
 from fer_keras import TRAIN_SPLIT, VAL_SPLIT, _io
 from fer_keras.data import loading as data
+from fer_keras.data.ferplus import default_ferplus_path, ferplus_labels
 from fer_keras.evaluation.averaging import EnsembleMemberError, average_model, ensemble_config
 from fer_keras.evaluation.metrics import classification_metrics, save_confusion_figure
 from fer_keras.evaluation.run_dir import library_versions, load_run
 from fer_keras.experiments import ensemble_report, families, kfold
-from fer_keras.experiments.blend import log_loss, weighted_average
+from fer_keras.experiments.blend import weighted_average
 from fer_keras.training.train import resolve_config
 
 __all__ = ["default_name", "family_ensemble", "public_scores"]
@@ -72,6 +73,9 @@ def family_ensemble(family: str, *, changes: dict | None = None, data_path=None,
     for label, config in families.member_configs(family, changes, seed=seed).items():
         try:
             configs[label] = resolve_config(config, data=data_path, verbose=verbose)
+            beside = default_ferplus_path(data_path)
+            if configs[label]["labels"] != "fer2013" and not configs[label]["ferplus"] and beside:
+                configs[label] = configs[label].replace(ferplus=str(beside))
         except ValueError as err:
             raise ValueError(f"member {label}: {err}") from None
     _check_members(configs)
@@ -89,15 +93,17 @@ def family_ensemble(family: str, *, changes: dict | None = None, data_path=None,
     runs = {label: load_run(run_dir, compile=False) for label, run_dir in run_dirs.items()}
     public = {label: public_scores(run, x_public) for label, run in runs.items()}
     y_public = next(iter(runs.values())).labels(y_public)
-    names = next(iter(runs.values())).class_names
+    first = next(iter(runs.values()))
+    names = first.class_names
+    fp = ferplus_labels(dataset, data_path, None, merge_disgust=first.merge_disgust)
+    fp_public = fp[VAL_SPLIT] if fp else None
     average = weighted_average(list(public.values()))
-    rows = [ensemble_report.member_row(label, run, public[label], y_public, ens_dir, names)
-            for label, run in runs.items()]
+    rows = [ensemble_report.member_row(label, run, public[label], y_public, ens_dir, names,
+                                       fp_public) for label, run in runs.items()]
     minutes = sum(row["minutes"] for row in rows)
     rows.append({"name": "average", "kind": "ensemble", "run_dir": ".", "tta": "members'",
                  "minutes": minutes, "epochs": None,
-                 VAL_SPLIT: {**classification_metrics(y_public, average, names),
-                             "log_loss": log_loss(y_public, average)}})
+                 **ensemble_report.scored_row(average, y_public, names, fp_public)})
     pairs = [ensemble_report.pair_row(a, b, public[a], public[b], y_public)
              for a, b in itertools.combinations(public, 2)]
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from fer_keras import IMAGE_SIZE
 from fer_keras.data import pipeline
+from fer_keras.data.ferplus import LABEL_SETS
 from fer_keras.evaluation import tta
 from fer_keras.models import get_spec, heads, list_models
 from fer_keras.models.schedules import SCHEDULES
@@ -33,13 +34,14 @@ __all__ = ["CHOICES", "DEFAULTS", "META_KEYS", "TrainConfig", "resolve_config"]
 
 #: Keys ``config.json`` adds on top of the config; ignored when it is replayed.
 META_KEYS = ("versions", "run_dir", "data_sizes", "phases", "status", "fit_seconds", "replicas",
-             "global_batch_size", "resumes", "packaged_from", "teacher_info")
+             "global_batch_size", "resumes", "packaged_from", "teacher_info", "ferplus_excluded")
 
 #: Every key whose value is a name, with the names it accepts.
 CHOICES = {
     "head": heads.HEADS, "optimizer": OPTIMIZERS, "svc_kind": heads.SVC_KINDS,
     "svc_kernel": ("rbf", "linear", "poly", "sigmoid"), "equalize": pipeline.EQUALIZE_METHODS,
     "schedule": SCHEDULES, "strategy": distribute.STRATEGIES, "tta": tta.TTA_MODES,
+    "labels": LABEL_SETS,
 }
 
 
@@ -90,6 +92,8 @@ class TrainConfig(Mapping):
     teacher: str | None = None
     teacher_temperature: float = 4.0
     teacher_weight: float = 0.9
+    labels: str = "fer2013"
+    ferplus: str | None = None
 
     def __post_init__(self):
         for f in fields(self):
@@ -113,6 +117,13 @@ class TrainConfig(Mapping):
             raise ValueError(f"A teacher distils into a softmax network (its probabilities are "
                              f"the targets). Received: head={self.head!r}, teacher="
                              f"{self.teacher!r}")
+        if self.labels == "ferplus_votes" and self.teacher is not None:
+            raise ValueError("A distilled run learns the teacher's probabilities beside one label "
+                             "per face; with FER+ distil on labels='ferplus_majority'. Received: "
+                             f"labels='ferplus_votes', teacher={self.teacher!r}")
+        if self.labels == "ferplus_votes" and self.class_weight and self.head != "l2svm":
+            raise ValueError("class_weight weighs integer labels; labels='ferplus_votes' trains "
+                             "on vote distributions. Drop one of class_weight, ferplus_votes.")
         if self.teacher is not None and self.class_weight:
             raise ValueError("class_weight weighs integer labels; a distilled run's targets are "
                              "the teacher's probabilities. Drop one of teacher, class_weight.")
@@ -173,7 +184,7 @@ def _checked(name: str, kind: str, value):
     kinds = [k.strip() for k in str(kind).split("|")]
     if value is None and "None" in kinds:
         return None
-    if name in ("data", "out", "teacher") and value is not None:
+    if name in ("data", "out", "teacher", "ferplus") and value is not None:
         return str(value)
     for k in kinds:
         if k == "bool" and isinstance(value, bool):

@@ -99,6 +99,12 @@ def _compile(model, cfg, learning_rate, decay_steps, budget=None):
         loss = DistillationLoss(cfg["teacher_temperature"], cfg["teacher_weight"],
                                 cfg["label_smoothing"])
         metrics = hard_label_metrics()
+    elif cfg["labels"] == "ferplus_votes" and network_head(cfg["head"]) == "softmax":
+        # The vote distribution as the target: KL(votes || model) at T = 1 is the cross-entropy
+        # on soft labels less a constant (Barsoum et al. 2016's cross-entropy scheme); the
+        # hard-label term, and with it label_smoothing, has no share.
+        loss = DistillationLoss(temperature=1.0, weight=1.0)
+        metrics = hard_label_metrics()
     else:
         loss = heads.head_loss(network_head(cfg["head"]), cfg["label_smoothing"])
         metrics = heads.head_metrics()

@@ -16,6 +16,7 @@ import argparse
 import json
 
 from fer_keras import _io, cli
+from fer_keras.data.ferplus import LABEL_SETS
 from fer_keras.evaluation import tta
 from fer_keras.models import heads, list_models
 from fer_keras.models.schedules import SCHEDULES
@@ -134,6 +135,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--svc-kernel", choices=["rbf", "linear", "poly", "sigmoid"],
                    help=f"default {d['svc_kernel']}")
     p.add_argument("--svc-c", type=float, help=f"SVC C (default {d['svc_c']})")
+    p.add_argument("--labels", choices=LABEL_SETS, help="what the network learns: FER2013's "
+                   "labels, the FER+ majority, or the FER+ vote distribution (default "
+                   f"{d['labels']})")
+    p.add_argument("--ferplus", metavar="FILE", help="FER+ labels (fer2013new.csv; default: "
+                   "beside the CSV); a run is also scored on their majority when found")
     p.add_argument("--teacher", metavar="MODEL", help="distil: also learn this softmax model's "
                    "probabilities of each Training face (a run directory, a .keras file, a "
                    "packaged name or an ensemble folder; see fer_keras.training.teacher)")

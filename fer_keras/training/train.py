@@ -28,12 +28,15 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fer_keras import VAL_SPLIT, _io
+from fer_keras import TRAIN_SPLIT, VAL_SPLIT, _io
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
+from fer_keras.data.ferplus import default_ferplus_path, ferplus_labels
 from fer_keras.evaluation import tta
 from fer_keras.evaluation.metrics import (
     classification_metrics,
+    label_set_metrics,
+    own_label_set,
     plot_history,
     read_history,
     save_confusion_figure,
@@ -45,7 +48,7 @@ from fer_keras.models.distillation import distillation_targets
 from fer_keras.models.saving import ModelFileError, load_model_file
 from fer_keras.training import distribute
 from fer_keras.training.config import DEFAULTS, META_KEYS, resolve_config  # noqa: F401
-from fer_keras.training.loop import fit_phases, make_optimizer
+from fer_keras.training.loop import fit_phases, make_optimizer, network_head
 from fer_keras.training.options import build_parser, config_from_args  # noqa: F401
 from fer_keras.training.resume import RunBackup
 from fer_keras.training.teacher import teacher_probabilities
@@ -68,15 +71,15 @@ def train(config: dict | None = None, *, dataset: dict | None = None, **override
     cfg = resolve_config(config, **overrides)
     # First: MultiWorkerMirroredStrategy must configure TensorFlow before anything else uses it.
     strategy = distribute.make_strategy(cfg["strategy"])
-    cfg, dataset = _dataset(cfg, dataset)
+    cfg, dataset, ferplus = _dataset(cfg, dataset)
     if cfg["teacher"]:
         resolve_model(cfg["teacher"])  # a teacher that is not there fails before the run exists
     worker = distribute.worker_index() if cfg["strategy"] == "multiworker" else 0
     # Every worker writes a whole run; the non-chief ones are marked so they never collide.
     run_dir = make_run_dir(cfg["out"], cfg["model"], cfg["head"],
                            f"_worker{worker}" if worker else "")
-    return _run(cfg, {"run_dir": str(run_dir), "versions": library_versions()}, run_dir, dataset,
-                strategy)
+    return _run(cfg, {"run_dir": str(run_dir), "versions": library_versions()}, run_dir,
+                (dataset, ferplus), strategy)
 
 
 def resume(run_dir: str | os.PathLike, *, dataset: dict | None = None) -> Path:
@@ -100,30 +103,40 @@ def resume(run_dir: str | os.PathLike, *, dataset: dict | None = None) -> Path:
     strategy = distribute.make_strategy(cfg["strategy"])
     meta = {k: saved[k] for k in ("run_dir", "versions", "resumes") if k in saved}
     meta["resumes"] = meta.get("resumes", 0) + 1
-    cfg, dataset = _dataset(cfg, dataset)
-    return _run(cfg, meta, run_dir, dataset, strategy, resuming=True)
+    cfg, dataset, ferplus = _dataset(cfg, dataset)
+    return _run(cfg, meta, run_dir, (dataset, ferplus), strategy, resuming=True)
 
 
 def _dataset(cfg, dataset):
-    """(config with its data path filled in, the data)."""
+    """(config with its data and FER+ paths filled in, the data, the FER+ labels of its splits
+    when a FER+ file is given or lies beside the data, else ``None``)."""
     keras.utils.set_random_seed(cfg["seed"])
     if dataset is None:
         cfg = cfg.replace(data=str(cfg["data"] or data.default_data_path()))
         dataset = data.load_dataset(cfg["data"])
+        # The FER+ file beside the data is found for data read here, never for data given (a
+        # k-fold split of Training, say, whose rows are not the file's).
+        if cfg["ferplus"] is None and default_ferplus_path(cfg["data"]) is not None:
+            cfg = cfg.replace(ferplus=str(default_ferplus_path(cfg["data"])))
     if VAL_SPLIT not in dataset:
         raise ValueError(f"Model selection needs {VAL_SPLIT} rows; the data has only "
                          f"{', '.join(dataset)}.")
-    return cfg, dataset
+    # Before the run directory exists: a missing or mismatched FER+ file leaves nothing behind.
+    ferplus = ferplus_labels(dataset, None, cfg["ferplus"],
+                             required=cfg["labels"] != "fer2013",
+                             merge_disgust=cfg["merge_disgust"])
+    return cfg, dataset, ferplus
 
 
-def _run(cfg, meta, run_dir, dataset, strategy, resuming=False) -> Path:
-    x_train, y_train = data.subset(*data.train_split(dataset), cfg["subset"], cfg["seed"])
-    x_val, y_val = dataset[VAL_SPLIT]
-    if cfg["merge_disgust"]:
-        y_train, y_val = data.merge_disgust(y_train), data.merge_disgust(y_val)
+def _run(cfg, meta, run_dir, data_and_ferplus, strategy, resuming=False) -> Path:
+    split = _label_split(cfg, *data_and_ferplus)
+    x_train, y_train = split["x_train"], split["y_train"]
+    x_val, y_val = split["x_val"], split["y_val"]
     meta.update(status="running", replicas=strategy.num_replicas_in_sync,
                 global_batch_size=cfg["batch_size"] * strategy.num_replicas_in_sync,
                 data_sizes={"Training": int(len(y_train)), VAL_SPLIT: int(len(y_val))})
+    if "excluded" in split:
+        meta["ferplus_excluded"] = split["excluded"]
     backup = RunBackup(run_dir)
     with backup.lock():
         state = backup.load() if resuming else None
@@ -132,7 +145,7 @@ def _run(cfg, meta, run_dir, dataset, strategy, resuming=False) -> Path:
         _io.write_json(run_dir / "config.json", {**cfg, **meta})
         previous_policy = keras.config.dtype_policy()
         try:
-            targets = (y_train, y_val)
+            targets = split["targets"]
             if cfg["teacher"]:
                 targets, meta["teacher_info"] = _distillation_targets(cfg, run_dir, x_train,
                                                                       y_train, y_val)
@@ -146,12 +159,50 @@ def _run(cfg, meta, run_dir, dataset, strategy, resuming=False) -> Path:
             raise
         finally:
             keras.config.set_dtype_policy(previous_policy)
-        _score(cfg, run_dir, phases, fit_seconds, (x_train, y_train), (x_val, y_val))
+        _score(cfg, run_dir, phases, fit_seconds, (x_train, y_train), split)
         meta.update(status="finished", phases=phases, fit_seconds=round(fit_seconds, 1))
         _io.write_json(run_dir / "config.json", {**cfg, **meta})
         # After "finished" is on disk: a kill in between leaves a finished run and a stale backup.
         backup.clear()
     return run_dir
+
+
+def _label_split(cfg, dataset, fp) -> dict:
+    """Training and PublicTest images with the labels of the run's label set (``cfg["labels"]``).
+
+    ``y_train``/``y_val`` are int labels (the SVC head's, the metrics'); ``targets`` what the
+    network fits (``ferplus_votes`` on a softmax network: label and vote distribution, see
+    ``fer_keras.models.distillation``); ``ferplus`` the FER+ labels of every split, when found.
+    """
+    merged, label_set = cfg["merge_disgust"], cfg["labels"]
+    x_all, y_all = data.train_split(dataset)
+    keep = data.subset(np.arange(len(y_all)), y_all, cfg["subset"], cfg["seed"])[0]
+    x_val_all, y_val_all = dataset[VAL_SPLIT]
+    if merged:
+        y_all, y_val_all = data.merge_disgust(y_all), data.merge_disgust(y_val_all)
+    out = {"x_val_all": x_val_all, "y_val_all": y_val_all, "ferplus": fp}
+    if label_set == "fer2013":
+        out.update(x_train=x_all[keep], y_train=y_all[keep], x_val=x_val_all, y_val=y_val_all)
+        out["targets"] = (out["y_train"], y_val_all)
+        return out
+    fp_train, fp_val = fp[TRAIN_SPLIT], fp[VAL_SPLIT]
+    rows = fp_train.rows(label_set)
+    chosen = np.isin(rows, keep)
+    soft = network_head(cfg["head"]) == "softmax"
+    train_targets = fp_train.targets(label_set, y_all, soft=soft)[chosen]
+    val_rows = fp_val.rows("ferplus_majority")
+    y_val = fp_val.majority[val_rows]
+    val_targets = (distillation_targets(y_val, fp_val.votes[val_rows]) if train_targets.ndim == 2
+                   else y_val)
+    out.update(x_train=x_all[rows[chosen]], x_val=x_val_all[val_rows], y_val=y_val,
+               y_train=fp_train.targets(label_set, y_all, soft=False)[chosen],
+               targets=(train_targets, val_targets), val_rows=val_rows,
+               excluded={TRAIN_SPLIT: int(len(keep) - chosen.sum()),
+                         VAL_SPLIT: int(len(y_val_all) - len(val_rows))})
+    print(f"{label_set}: {out['excluded'][TRAIN_SPLIT]} Training and "
+          f"{out['excluded'][VAL_SPLIT]} {VAL_SPLIT} faces have no FER+ label among the "
+          f"{len(data.class_names(merged))} classes and are left out", flush=True)
+    return out
 
 
 def _distillation_targets(cfg, run_dir, x_train, y_train, y_val):
@@ -171,8 +222,8 @@ def _distillation_targets(cfg, run_dir, x_train, y_train, y_val):
             distillation_targets(y_val, np.eye(classes, dtype=np.float32)[y_val])), info
 
 
-def _score(cfg, run_dir, phases, fit_seconds, train_data, val_data):
-    (x_train, y_train), (x_val, y_val) = train_data, val_data
+def _score(cfg, run_dir, phases, fit_seconds, train_data, split):
+    x_train, y_train = train_data
     names = data.class_names(cfg["merge_disgust"])
     model = load_model_file(run_dir / "best.keras", num_classes=len(names))
 
@@ -181,27 +232,31 @@ def _score(cfg, run_dir, phases, fit_seconds, train_data, val_data):
                                      crop=cfg["crop"])
 
     results = {"selection_split": VAL_SPLIT, "best_epoch": phases[-1]["best_epoch"],
-               "fit_seconds": round(fit_seconds, 1), "tta": cfg["tta"]}
+               "fit_seconds": round(fit_seconds, 1), "tta": cfg["tta"], "labels": cfg["labels"]}
     svc = None
     if cfg["head"] == "svc":
         svc, results["svc_fit_seconds"] = fit_svc(model, dataset(x_train), y_train, cfg)
         heads.save_svc(svc, run_dir / "svc_head.json")
         results["network_" + VAL_SPLIT] = classification_metrics(
-            y_val, model.predict(dataset(x_val), verbose=0), names)
+            split["y_val"], model.predict(dataset(split["x_val"]), verbose=0), names)
 
     def score(views):  # TTA views are already cropped to the model's input
         return heads.predict_scores(model, pipeline.make_dataset(views, batch_size=256), svc=svc,
                                     feature_layer=cfg["feature_layer"])
 
-    equalized = pipeline.equalize_images(x_val, cfg["equalize"])
+    equalized = pipeline.equalize_images(split["x_val_all"], cfg["equalize"])
     size = tta.model_input_size(model)
-    results[VAL_SPLIT] = classification_metrics(y_val, tta.tta_scores(score, equalized, cfg["tta"],
-                                                                      size), names)
-    if cfg["tta"] != "none":
-        results[f"{VAL_SPLIT}_tta-none"] = classification_metrics(
-            y_val, tta.tta_scores(score, equalized, "none", size), names)
+    ferplus = split["ferplus"][VAL_SPLIT] if split["ferplus"] else None
+    own = own_label_set(cfg["labels"])
+    for mode in dict.fromkeys((cfg["tta"], "none")):
+        sets = label_set_metrics(tta.tta_scores(score, equalized, mode, size),
+                                 split["y_val_all"], ferplus, names)
+        key = VAL_SPLIT if mode == cfg["tta"] else f"{VAL_SPLIT}_tta-none"
+        results[key] = sets[own]
+        results[key + "_label_sets"] = sets
     _io.write_json(run_dir / "metrics.json", results)
-    title = f"{run_dir.name}: {VAL_SPLIT} accuracy {results[VAL_SPLIT]['accuracy']:.3f}"
+    title = (f"{run_dir.name}: {VAL_SPLIT} accuracy {results[VAL_SPLIT]['accuracy']:.3f}"
+             + ("" if own == "fer2013" else " (FER+ majority)"))
     save_confusion_figure(results[VAL_SPLIT]["confusion_matrix"], run_dir / "confusion_matrix.png",
                           names, title=title)
     save_figure(plot_history(read_history(run_dir / "history.csv"),
