@@ -14,6 +14,8 @@ import contextlib
 import gzip
 import io
 import json
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -178,3 +180,16 @@ def run_cli(main, argv):
     from fer_keras import cli
 
     return capture(lambda a: cli.run(main, a), argv)
+
+
+def png_bomb(width, height):
+    """A valid 1-bit grey PNG of ``width`` x ``height`` zeros: a few hundred kB at most."""
+    def chunk(kind, body):
+        crc = struct.pack(">I", zlib.crc32(kind + body))
+        return struct.pack(">I", len(body)) + kind + body + crc
+
+    row, packer = b"\0" * (1 + (width + 7) // 8), zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
+            + chunk(b"IEND", b""))

@@ -10,17 +10,15 @@ import json
 import os
 import re
 import signal
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from helpers import make_fer_csv, make_run
+from helpers import make_fer_csv, make_run, png_bomb
 from PIL import Image
 
 from fer_keras import cli
@@ -33,19 +31,6 @@ from fer_keras.inference.inputs import collect_inputs
 from fer_keras.inference.predict import EmotionRecognizer
 
 # --- fixtures and makers -------------------------------------------------------------------------
-
-
-def png_bomb(width, height):
-    """A valid 1-bit grey PNG of ``width`` x ``height`` zeros: a few hundred kB at most."""
-    def chunk(kind, body):
-        return (struct.pack(">I", len(body)) + kind + body
-                + struct.pack(">I", zlib.crc32(kind + body)))
-
-    row, packer = b"\0" * (1 + (width + 7) // 8), zlib.compressobj(9)
-    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
-            + chunk(b"IEND", b""))
 
 
 @pytest.fixture(scope="module")

@@ -11,19 +11,17 @@ import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
-import zlib
 
 import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from helpers import make_run
+from helpers import make_run, png_bomb
 from PIL import Image
 from skimage import data as skdata
 
@@ -85,19 +83,6 @@ def assert_astronaut(answer, width=512, height=512):
     assert face["emotion"] in CLASS_NAMES and list(face["emotions"]) == list(CLASS_NAMES)
     assert face["probability"] == face["emotions"][face["emotion"]]
     assert 0 < answer["seconds"] < 60
-
-
-def png_bomb(width, height):
-    """A valid 1-bit grey PNG of ``width`` x ``height`` zeros: a few hundred kB at most."""
-    def chunk(kind, body):
-        crc = struct.pack(">I", zlib.crc32(kind + body))
-        return struct.pack(">I", len(body)) + kind + body + crc
-
-    row, packer = b"\0" * (1 + (width + 7) // 8), zlib.compressobj(9)
-    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat)
-            + chunk(b"IEND", b""))
 
 
 @pytest.fixture(scope="module")
