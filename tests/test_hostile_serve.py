@@ -23,6 +23,7 @@ import numpy as np
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from helpers import UvicornThread
 from skimage import data as skdata
 
 from fer_keras import cli
@@ -51,7 +52,7 @@ def png(image):
 SMALL = png(np.zeros((32, 32, 3), np.uint8))
 
 
-class Server:
+class Server(UvicornThread):
     """uvicorn with ``guard`` serving ``app`` in a thread on a free loopback port."""
 
     def __init__(self, app, guard):
@@ -60,21 +61,7 @@ class Server:
         config = GuardedConfig(app, guard=guard, log_config=None, log_level="info",
                                timeout_keep_alive=5)
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.02)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()
+        self.start_thread()
 
 
 def connect(port, source=HOST, data=b""):

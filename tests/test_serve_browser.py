@@ -14,14 +14,12 @@ made with the packaged model (the tests otherwise use a small untrained one)::
 import os
 import re
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from helpers import make_run
+from helpers import UvicornThread, make_run
 from skimage import data as skdata
 
 from fer_keras import CLASS_NAMES
@@ -49,28 +47,14 @@ ASTRONAUT_FACE = (177, 66, 95, 95)  # x, y, w, h of the Haar box on data.astrona
 LABEL = re.compile(rf"({'|'.join(CLASS_NAMES)}) \d+%")
 
 
-class Server:
+class Server(UvicornThread):
     """uvicorn serving ``app`` in a thread on 127.0.0.1 and a free port, until the block ends."""
 
     def __init__(self, app):
         self.sock = listen("127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
         self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
-                                       daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            assert self.thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(15)
-        self.sock.close()
+        self.start_thread()
 
 
 @pytest.fixture(scope="module")
