@@ -1,38 +1,44 @@
-"""Photos per second end to end (read → detect → classify): fer_keras against the `fer` package.
+"""Photos per second end to end (read → detect → classify), faces found and accuracy through the
+photo path: fer_keras against the `fer` package, on real photographs of people first.
 
     python benchmarks/bench_predict.py [--model cpu_fast] [--fer-python /work/fervenv/bin/python] \
-        [--repeat 3] [--sets ordinary,large] [--limit N] [--per-photo] [--json FILE]
+        [--repeat 3] [--sets portraits,fer_web_350,...] [--fer-faces 500] [--all-sides] \
+        [--limit N] [--per-photo] [--json FILE]
 
-Two sets of photos, written to a temporary folder as JPEG/PNG files, every real face's box known by
-construction (all images ship with scikit-image, matplotlib or fer_keras, public domain or the
-FER2013 sample):
+The sets, written to a temporary folder as JPEG/PNG files, every real face's box known:
 
+- **portraits**, **fer_web_350**, **fer_head_256**, **fer_portrait_560x760** (the default, with
+  ordinary): real photographs of people, and real labelled FER2013 PublicTest faces shown as
+  photos of those sizes; see `benchmarks/photo_sets.py`. On the fer_* sets each side's accuracy
+  through the photos (every labelled face; one not found counts as wrong), on the faces it found,
+  and the same model on the 48x48 faces themselves ("48x48": what detection and cropping cost).
 - **ordinary** (38 photos, 500-900 px on the longer side, 45 faces): 8 one-face portraits
-  (scikit-image's astronaut, Eileen Collins, and matplotlib's Grace Hopper; cropped, resized,
-  some mirrored or darkened),
-  16 scenes of scikit-image (coffee, rocket, bricks, gravel, Hubble's deep field...) each with
-  one face of the embedded FER2013 sample enlarged to 25-45% of the photo's shorter side and
-  blended in, 6 group photos with 3-4 faces (100-150 px) and 8 of the scenes without a face.
-  The sample faces are drawn at random (seed 19) from its PublicTest rows, not chosen to suit
-  a detector.
-- **large**: the earlier benchmark's 8 photos (scikit-image photos, a 1000x600 group of three
-  astronauts on the coffee picture, and the group and the astronaut enlarged to phone-camera
-  size, 4000x2400 and 3000x3000).
+  (scikit-image's astronaut and matplotlib's Grace Hopper, resized, some mirrored or darkened),
+  16 scikit-image scenes each with one enlarged face of the embedded FER2013 sample blended in,
+  6 group photos with 3-4 faces (100-150 px) and 8 scenes without a face (seed 19). Built to
+  suit a detector's test, it hid the problems the real collections show: a second row at most.
+- **large**: 8 photos up to 4000x2400 (scikit-image photos, a group of three astronauts on the
+  coffee picture, and the group and the astronaut enlarged to phone-camera size).
 
 A detection is a found face when its centre lies in a real face's box and its width is 0.4-1.6x
 that box's (each real face is found once); any other detection is a false positive.
 
-fer_keras runs in this process with its defaults (Haar cascade with the confirming cascade, the
+fer_keras runs in this process with its defaults (YuNet, faces registered as FER2013's, the
 smallest face a tenth of the photo's shorter side, photos read and searched on every core,
-faces classified in batches), also photo by photo, on one thread, and searching every face
-from 30 px as before (`min_face_fraction=0`). `fer` (its Haar cascade and bundled TFLite model,
-its defaults) needs opencv-contrib-python (<5: OpenCV 5 ships no Haar cascades), which clashes
-with our opencv-python-headless, and setuptools<81 (it imports pkg_resources), so it runs in its
-own venv as a subprocess (`--fer-python`). Its declared dependencies pull in PyTorch for MTCNN,
-which its Haar path never imports, so the venv borrows this environment's TensorFlow, pandas
-and Pillow and installs fer without them:
+faces classified in batches), and as it was before (Haar cascade, a square with a 0.1 margin),
+with YuNet and the square, with a flip or no test-time views, and without refining the landmarks;
+`--all-sides` adds photo by photo, one thread, and every face from 30 px.
 
-    python -m venv --system-site-packages /work/fervenv
+`fer` (its Haar cascade and bundled model, its defaults) needs opencv-contrib-python (<5: OpenCV
+5 ships no Haar cascades), which clashes with our opencv-python-headless, and setuptools<81 (it
+imports pkg_resources), so it runs in its own venv as a subprocess (`--fer-python`). Its declared
+dependencies pull in PyTorch for MTCNN, which its Haar path never imports, so the venv borrows
+this environment's TensorFlow, pandas and Pillow (a .pth file; its own OpenCV comes first) and
+installs fer without them:
+
+    python3.11 -m venv /work/fervenv
+    echo "$PWD/.venv/lib/python3.11/site-packages" \
+        > /work/fervenv/lib/python3.11/site-packages/borrow.pth
     /work/fervenv/bin/pip install --no-deps fer==25.10.3 "opencv-contrib-python<5" "setuptools<81"
 
 Start-ups (TensorFlow import, model load) are not timed on either side. Each side makes one
@@ -51,11 +57,13 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import photo_sets  # benchmarks/photo_sets.py, beside this script
 from matplotlib import cbook
 from skimage import data as skdata
 
+from fer_keras import CLASS_NAMES
 from fer_keras.data.loading import load_dataset, sample_path
-from fer_keras.inference.predict import EmotionRecognizer
+from fer_keras.inference.recognizer import EmotionRecognizer
 
 FER_SCRIPT = r"""
 import json, sys, time
@@ -64,15 +72,16 @@ sets, repeat = json.loads(sys.argv[1]), int(sys.argv[2])
 detector = FER()
 out = {}
 for name, paths in sets.items():
-    boxes = [[[int(v) for v in f["box"]] for f in detector.detect_emotions(p)]
-             for p in paths]  # warm-up
+    found = [detector.detect_emotions(p) for p in paths]  # warm-up
+    boxes = [[[int(v) for v in f["box"]] for f in faces] for faces in found]
+    emotions = [[max(f["emotions"], key=f["emotions"].get) for f in faces] for faces in found]
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         for p in paths:
             detector.detect_emotions(p)
         times.append(time.perf_counter() - start)
-    out[name] = {"seconds": times, "boxes": boxes}
+    out[name] = {"seconds": times, "boxes": boxes, "emotions": emotions}
 import fer, cv2, tensorflow
 print(json.dumps({"sets": out, "fer": fer.__version__, "opencv": cv2.__version__,
                   "tensorflow": tensorflow.__version__}))
@@ -208,6 +217,8 @@ def large_set() -> list[tuple[str, np.ndarray, list]]:
 
 
 SETS = {"ordinary": ordinary_set, "large": large_set}
+DEFAULT_SETS = ("portraits", *photo_sets.FER_COLLECTIONS, "ordinary")
+ALL_SETS = (*DEFAULT_SETS, "large")
 
 
 def write_set(folder: Path, photos) -> tuple[list[Path], list]:
@@ -220,22 +231,56 @@ def write_set(folder: Path, photos) -> tuple[list[Path], list]:
     return paths, [[[float(v) for v in b] for b in boxes] for _, _, boxes in photos]
 
 
+def match(found: list, real: list) -> tuple[list, int]:
+    """For each real face of a photo the index of the detection that found it (``None``: not
+    found), and the number of false positives."""
+    left, owner = list(range(len(real))), [None] * len(real)
+    for k, (x, y, w, h) in enumerate(found):
+        cx, cy = x + w / 2, y + h / 2
+        hit = next((i for i in left if real[i][0] <= cx <= real[i][0] + real[i][2]
+                    and real[i][1] <= cy <= real[i][1] + real[i][3]
+                    and 0.4 * real[i][2] <= w <= 1.6 * real[i][2]), None)
+        if hit is not None:
+            left.remove(hit)
+            owner[hit] = k
+    return owner, len(found) - sum(o is not None for o in owner)
+
+
 def score(found: list, real: list) -> tuple[int, int]:
     """``(real faces found, false positives)`` of one photo's detected boxes."""
-    left, hits = [list(b) for b in real], 0
-    for x, y, w, h in found:
-        cx, cy = x + w / 2, y + h / 2
-        match = next((b for b in left if b[0] <= cx <= b[0] + b[2] and b[1] <= cy <= b[1] + b[3]
-                      and 0.4 * b[2] <= w <= 1.6 * b[2]), None)
-        if match is not None:
-            left.remove(match)
-            hits += 1
-    return hits, len(found) - hits
+    owner, false = match(found, real)
+    return sum(o is not None for o in owner), false
+
+
+def accuracy(result: dict, real: list, labels: list, plain: np.ndarray | None = None
+             ) -> tuple[float, float, float] | None:
+    """Accuracy through the photos over every labelled face (a face not found is wrong), over
+    the faces found, and the same model's on the 48x48 faces of those found (``plain``: whether
+    it is right on each photo's face, for the fer_* sets); ``None`` for a set without labels."""
+    right = total = 0
+    found = []
+    for k, (boxes, emotions, faces, names) in enumerate(zip(result["boxes"], result["emotions"],
+                                                            real, labels)):
+        owner, _ = match(boxes, faces)
+        for i, label in zip(owner, names):
+            if label is None:
+                continue
+            total += 1
+            if i is not None:
+                found.append(k)
+                right += emotions[i] == CLASS_NAMES[label]
+    if not total:
+        return None
+    same = float(np.mean(plain[found])) if plain is not None and found else float("nan")
+    return right / total, right / max(1, len(found)), same
 
 
 def time_fer_keras(recognizer: EmotionRecognizer, paths, repeat: int, single: bool) -> dict:
-    """Best-of-``repeat`` seconds over ``paths`` (batched, or photo by photo) and the boxes."""
-    found = [[f["box"] for f in faces] for faces in recognizer.detect_many(paths)]  # warm-up
+    """Best-of-``repeat`` seconds over ``paths`` (batched, or photo by photo), the boxes and the
+    emotions."""
+    found = recognizer.detect_many(paths)  # warm-up
+    emotions = [[f["emotion"] for f in faces] for faces in found]
+    found = [[f["box"] for f in faces] for faces in found]
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
@@ -245,7 +290,7 @@ def time_fer_keras(recognizer: EmotionRecognizer, paths, repeat: int, single: bo
         else:
             recognizer.detect_many(paths)
         times.append(time.perf_counter() - start)
-    return {"seconds": times, "boxes": found}
+    return {"seconds": times, "boxes": found, "emotions": emotions}
 
 
 def time_fer(python: str, sets: dict, repeat: int) -> dict:
@@ -257,6 +302,36 @@ def time_fer(python: str, sets: dict, repeat: int) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+SIDES = {
+    "fer_keras (default: YuNet, registered)": ({}, False),
+    "fer_keras (YuNet, square + 0.1 margin)": ({"detector": "yunet", "margin": 0.1}, False),
+    "fer_keras (Haar, square + 0.1 margin: before)": ({"detector": "haar", "margin": 0.1}, False),
+    "fer_keras (default, TTA flip)": ({"tta": "flip"}, False),
+    "fer_keras (default, TTA none)": ({"tta": "none"}, False),
+    "fer_keras (default, landmarks not refined)": ({"refine_face": None}, False),
+}
+MORE_SIDES = {
+    "fer_keras (photo by photo)": ({}, True),
+    "fer_keras (batched, 1 thread)": ({"workers": 1}, False),
+    "fer_keras (faces from 30 px)": ({"min_face_fraction": 0.0}, False),
+}
+
+
+def build_sets(names: list, fer_faces: int, limit: int | None) -> tuple[dict, tuple]:
+    """``{set: [(file, image, boxes, labels)]}`` and the FER faces ``(images, labels, file)``."""
+    faces = photo_sets.fer_faces(fer_faces)
+    sets = {}
+    for name in names:
+        if name in photo_sets.FER_COLLECTIONS:
+            photos = photo_sets.fer_collection(name, faces[0], faces[1])
+        elif name == "portraits":
+            photos = photo_sets.portraits()
+        else:
+            photos = [(f, image, boxes, [None] * len(boxes)) for f, image, boxes in SETS[name]()]
+        sets[name] = photos[:limit]
+    return sets, faces
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", help="run directory, .keras file or packaged model name "
@@ -264,29 +339,32 @@ def main(argv=None) -> int:
     parser.add_argument("--fer-python", default="/work/fervenv/bin/python",
                         help="python of a venv with fer installed (default: %(default)s)")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes (%(default)s)")
-    parser.add_argument("--sets", default="ordinary,large", help="sets to run (%(default)s)")
+    parser.add_argument("--sets", default=",".join(DEFAULT_SETS),
+                        help=f"sets to run, of {', '.join(ALL_SETS)} (%(default)s)")
+    parser.add_argument("--fer-faces", type=int, default=500, help="PublicTest faces in each "
+                        "fer_* collection (%(default)s)")
+    parser.add_argument("--all-sides", action="store_true", help="also photo by photo, one "
+                        "thread, and faces from 30 px")
     parser.add_argument("--limit", type=int, help="only the first N photos of each set (a check)")
     parser.add_argument("--per-photo", action="store_true", help="print each photo's faces")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     names = [s for s in args.sets.split(",") if s]
-    if not names or set(names) - set(SETS):
-        parser.error(f"--sets: choose from {', '.join(SETS)}. Received: {args.sets}")
-    sides = {"fer_keras (batched, {w} threads)": ({}, False),
-             "fer_keras (photo by photo)": ({}, True),
-             "fer_keras (batched, 1 thread)": ({"workers": 1}, False),
-             "fer_keras (faces from 30 px)": ({"min_face_fraction": 0.0}, False)}
-    results = {}
+    if not names or set(names) - set(ALL_SETS):
+        parser.error(f"--sets: choose from {', '.join(ALL_SETS)}. Received: {args.sets}")
+    sides = {**SIDES, **(MORE_SIDES if args.all_sides else {})}
+    sets, (faces, labels, source) = build_sets(names, args.fer_faces, args.limit)
+    results, plain = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        paths, real, longest = {}, {}, {}
-        for name in names:
+        paths, real, truth, longest = {}, {}, {}, {}
+        for name, photos in sets.items():
             (Path(tmp) / name).mkdir()
-            photos = SETS[name]()[:args.limit]
-            paths[name], real[name] = write_set(Path(tmp) / name, photos)
-            longest[name] = [max(image.shape[:2]) for _, image, _ in photos]
+            paths[name], real[name] = write_set(Path(tmp) / name, [p[:3] for p in photos])
+            truth[name] = [p[3] for p in photos]
+            longest[name] = [max(image.shape[:2]) for _, image, _, _ in photos]
         for label, (options, single) in sides.items():
             recognizer = EmotionRecognizer(args.model, **options)
-            label = label.format(w=recognizer.workers)
+            plain[label] = recognizer.scores(faces).argmax(axis=1) == labels
             for name in names:
                 results.setdefault(name, {})[label] = time_fer_keras(
                     recognizer, paths[name], args.repeat, single)
@@ -295,36 +373,48 @@ def main(argv=None) -> int:
         for name in names:
             results[name][fer_label] = theirs["sets"][name]
     print(f"best of {args.repeat} passes, CPU ({os.cpu_count()} cores); fer {theirs['fer']} "
-          f"with OpenCV {theirs['opencv']}, ours with OpenCV {cv2.__version__}")
+          f"with OpenCV {theirs['opencv']}, ours with OpenCV {cv2.__version__}; FER faces: "
+          f"{len(faces)} PublicTest rows of {source}")
     summary = {}
     for name in names:
-        n, faces = len(paths[name]), sum(len(r) for r in real[name])
+        n, count = len(paths[name]), sum(len(r) for r in real[name])
         print(f"\n{name}: {n} photos (longer side {min(longest[name])}-{max(longest[name])} px), "
-              f"{faces} real faces")
-        print(f"{'side':<36}{'photos/s':>9}{'x fer':>8}{'found':>11}{'false pos.':>12}")
+              f"{count} real faces")
+        print(f"{'side':<50}{'photos/s':>9}{'x fer':>8}{'found':>11}{'false':>7}"
+              f"{'acc':>8}{'acc found':>10}{'48 found':>10}{'48x48':>8}")
         fer_rate = n / min(results[name][fer_label]["seconds"])
         for number, (label, res) in enumerate(results[name].items(), 1):
             rate = n / min(res["seconds"])
             hits, false = np.sum([score(f, r) for f, r in zip(res["boxes"], real[name])], axis=0)
-            res.update(rate=rate, found=int(hits), false_positives=int(false))
-            print(f"{f'{number}. {label}':<36}{rate:9.2f}{rate / fer_rate:7.2f}x"
-                  f"{f'{hits}/{faces}':>11}{false:>12}")
-        summary[name] = {label: {k: res[k] for k in ("rate", "found", "false_positives")}
+            acc = accuracy(res, real[name], truth[name],
+                           plain.get(label) if name in photo_sets.FER_COLLECTIONS else None)
+            res.update(rate=rate, found=int(hits), false_positives=int(false),
+                       accuracy=None if acc is None else acc[0],
+                       accuracy_found=None if acc is None else acc[1],
+                       plain_48_found=None if acc is None else acc[2],
+                       plain_48=float(np.mean(plain[label])) if acc and label in plain else None)
+            cells = ("" if acc is None else f"{acc[0]:8.2%}{acc[1]:10.2%}"
+                     + (f"{acc[2]:10.2%}{np.mean(plain[label]):8.2%}" if label in plain
+                        else f"{'':>18}"))
+            print(f"{f'{number}. {label}':<50}{rate:9.2f}{rate / fer_rate:7.2f}x"
+                  f"{f'{hits}/{count}':>11}{false:>7}{cells}")
+        summary[name] = {label: {k: res[k] for k in ("rate", "found", "false_positives",
+                                                     "accuracy", "accuracy_found", "plain_48_found",
+                                                     "plain_48")}
                          for label, res in results[name].items()}
         if args.per_photo:
-            labels = list(results[name])
+            labels_ = list(results[name])
             print(f"{'photo: found+false, by side':<34}{'real':>5}"
-                  + "".join(f"{k + 1:>12}" for k in range(len(labels))))
+                  + "".join(f"{k + 1:>12}" for k in range(len(labels_))))
             for k, p in enumerate(paths[name]):
-                counts = [score(results[name][lb]["boxes"][k], real[name][k]) for lb in labels]
+                counts = [score(results[name][lb]["boxes"][k], real[name][k]) for lb in labels_]
                 cells = "".join(f"{f'{hit}+{false}':>12}" for hit, false in counts)
                 print(f"{p.name:<34}{len(real[name][k]):>5}{cells}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"summary": summary, "real": real,
-                                               "photos": {k: [p.name for p in v]
-                                                          for k, v in paths.items()},
-                                               "results": results}, indent=2, default=str))
+        Path(args.json).write_text(json.dumps({"summary": summary, "fer_faces_source": source,
+                                               "real": real, "results": results},
+                                              indent=1, default=str))
     return 0
 
 

@@ -100,9 +100,11 @@ print(f"{run_dir}: {metrics['PublicTest']['accuracy']:.2%} PublicTest accuracy "
 # %% [markdown]
 # ## A photo in, faces boxed and labelled
 #
-# Faces come from OpenCV's Haar cascade (shipped inside OpenCV, nothing downloaded); each is
-# cropped square with a 10% margin, brought to 48×48 grey and scored. Every entry holds the box,
-# the probability of each emotion and the top one.
+# Faces come from YuNet, a small face-detection network whose weights ship inside the `yuface`
+# wheel (nothing downloaded), with five landmarks each: the eyes, the nose tip and the mouth
+# corners. Each face is cut as FER2013's faces were registered — turned upright and scaled so that
+# its landmarks sit where they sit on an average FER2013 face — brought to 48×48 grey and scored.
+# Every entry holds the box, the probability of each emotion and the top one.
 
 # %%
 faces = recognizer.detect(PHOTOS / "astronaut.jpg")

@@ -5,7 +5,7 @@ import pytest
 from helpers import TINY_TRAINING, make_fer_csv, make_ferplus_csv, run_cli
 
 from fer_keras import _io
-from fer_keras.data.ferplus import ferplus_for_dataset, load_ferplus
+from fer_keras.data.ferplus import ferplus_for_dataset, ferplus_labels, load_ferplus
 from fer_keras.data.loading import load_dataset
 from fer_keras.data.parse import FER2013Error
 from fer_keras.evaluation import evaluate
@@ -54,6 +54,17 @@ def test_rows_that_do_not_match_are_one_line(tmp_path):
     bad.write_text(open(path).read().replace(",8,", ",x,", 1))
     with pytest.raises(FER2013Error, match=r"bad.csv:2: vote counts must be whole numbers"):
         load_ferplus(bad)
+
+
+def test_a_mismatched_file_never_stops_a_run_on_fer2013_labels(tmp_path):
+    path = make_ferplus_csv(tmp_path / "fer2013new.csv", ["Training"] * 3, HAPPY_VOTES)
+    dataset = {"Training": (np.zeros((4, 48, 48), np.uint8), np.zeros(4, np.int64))}
+    with pytest.warns(UserWarning, match="FER\\+ scores left out: .*3 FER\\+ rows"):
+        assert ferplus_labels(dataset, ferplus=path) is None
+    with pytest.warns(UserWarning, match="no such FER\\+ file"):
+        assert ferplus_labels(dataset, ferplus=tmp_path / "moved.csv") is None
+    with pytest.raises(FER2013Error, match="3 FER\\+ rows"):
+        ferplus_labels(dataset, ferplus=path, required=True)
 
 
 @pytest.mark.parametrize("changes, message", [

@@ -30,7 +30,7 @@ from fer_keras.inference import serve_limits
 from fer_keras.inference.recognizer import EmotionRecognizer
 from fer_keras.inference.serve_app import STATIC, create_app
 
-ASTRONAUT_FACE = (177, 66, 95, 95)  # x, y, w, h of the Haar box on data.astronaut()
+ASTRONAUT_FACE = (176, 62, 89, 113)  # x, y, w, h of the YuNet box on data.astronaut()
 
 
 @pytest.fixture(scope="module")

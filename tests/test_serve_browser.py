@@ -43,7 +43,7 @@ pytestmark = pytest.mark.skipif(
     reason="no Chromium and chromedriver on PATH: install Debian's chromium and chromium-driver "
            "(apt-get install chromium chromium-driver; .ci/run does) to test the page")
 SCREENSHOT_ENV = "FER_KERAS_SCREENSHOT"
-ASTRONAUT_FACE = (177, 66, 95, 95)  # x, y, w, h of the Haar box on data.astronaut()
+ASTRONAUT_FACE = (176, 62, 89, 113)  # x, y, w, h of the YuNet box on data.astronaut()
 LABEL = re.compile(rf"({'|'.join(CLASS_NAMES)}) \d+%")
 
 

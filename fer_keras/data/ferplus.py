@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -179,18 +180,25 @@ def ferplus_labels(dataset: dict, data_path=None, ferplus=None, *, required: boo
     """:func:`ferplus_for_dataset` of ``ferplus``, else of the FER+ file beside ``data_path``.
 
     Returns ``None`` when no path is given and none lies beside the data, unless ``required``.
+    When the FER+ labels are only scored beside FER2013's (not ``required``), a missing or
+    mismatched file is a warning and ``None``: it never stops a run on FER2013's labels.
 
     Raises:
         FER2013Error: ``required`` and no FER+ file was found, or the file does not match.
     """
     path = ferplus or default_ferplus_path(data_path)
-    if path is None:
-        if required:
+    try:
+        if path is None:
             where = Path(data_path).parent if data_path and not Path(data_path).is_dir() else (
                 data_path or "the data")
             raise FER2013Error(where, None, "FER+ labels are needed and none was found: give "
                                f"--ferplus FILE or put {FERPLUS_NAMES[0]} beside the CSV")
+        if not Path(path).is_file():
+            raise FER2013Error(path, None, "no such FER+ file")
+        return ferplus_for_dataset(path, dataset, merge_disgust=merge_disgust)
+    except FER2013Error as error:
+        if required:
+            raise
+        if path is not None:
+            warnings.warn(f"FER+ scores left out: {error}", stacklevel=2)
         return None
-    if not Path(path).is_file():
-        raise FER2013Error(path, None, "no such FER+ file")
-    return ferplus_for_dataset(path, dataset, merge_disgust=merge_disgust)

@@ -2,24 +2,22 @@
 
 Every image becomes uint8 grey or BGR first (:func:`read_image`, :func:`to_uint8`), whatever its
 file format, bit depth or channels, so the detectors and the crops only ever see 8-bit pixels.
-Detectors return boxes ``(x, y, w, h)`` in the coordinates of the image they were given. The
-smallest face searched is ``min_size`` pixels or ``min_fraction`` of the image's shorter side,
-whichever is larger; an image is searched on a copy downscaled so that this face is 30 pixels
-(the cascade's window is 24; a pyramid costs most at its smallest faces) and no side exceeds
+Detectors return boxes ``(x, y, w, h)`` (and, when they find them, five landmarks per face: the
+eyes, the nose tip and the mouth corners, image-left first) in the coordinates of the image they
+were given. The smallest face searched is ``min_size`` pixels or ``min_fraction`` of the image's
+shorter side, whichever is larger; an image is searched on a copy downscaled so that this face is
+``search_face`` pixels (a pyramid costs most at its smallest faces) and no side exceeds
 ``max_side``, and the boxes are scaled back.
 
-- :class:`HaarFaceDetector`: OpenCV's frontal-face Haar cascade, each face confirmed by a second
-  cascade; both ship inside the OpenCV wheel (``cv2.data.haarcascades``), so nothing is
-  downloaded. OpenCV 5 no longer ships them.
-- :class:`YuNetFaceDetector`: OpenCV's DNN face detector ``cv2.FaceDetectorYN`` with a YuNet
-  ``.onnx`` file the user supplies (more robust to pose and light than the cascade).
-- :class:`SSDFaceDetector`: any OpenCV-DNN SSD face model with a ``(1, 1, N, 7)`` output, e.g. the
-  ResNet-10 ``res10_300x300_ssd`` Caffe model, also user supplied.
+This module holds the base class and :class:`HaarFaceDetector` (OpenCV's frontal-face Haar
+cascade, each face confirmed by a second cascade; both ship inside the OpenCV wheel); the YuNet
+detector bundled with the ``yuface`` wheel, the model-file detectors and :func:`make_detector`
+are in :mod:`fer_keras.inference.detectors`. How a face is cut from a photo to look like a
+FER2013 face is :mod:`fer_keras.inference.registration`.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from pathlib import Path
 
@@ -50,8 +48,10 @@ class FaceDetector:
     left to right.
 
     Subclasses implement ``_detect(image, min_size)`` on a uint8 grey or BGR image and return
-    ``(boxes (n, 4) as x, y, w, h, scores (n,))``; those whose one instance may run in several
-    threads at once set ``thread_safe = True``.
+    ``(boxes (n, 4) as x, y, w, h, scores (n,))``, with the landmarks ``(n, 5, 2)`` third when
+    they find them; those whose one instance may run in several threads at once set
+    ``thread_safe = True``; ``registration`` names the fit of their boxes in
+    :mod:`fer_keras.inference.registration`.
 
     Args:
         min_size: smallest face side, in pixels of the original image.
@@ -63,6 +63,8 @@ class FaceDetector:
     thread_safe = False
     #: The smallest face's side on the searched copy.
     search_face = 30
+    #: The name of this detector's box fit in the registration file (None: none fitted).
+    registration = None
 
     def __init__(self, *, min_size: int = 30, min_fraction: float = 0.0, max_side: int = 1280):
         if not 0 <= min_fraction < 1:
@@ -74,22 +76,36 @@ class FaceDetector:
         """The smallest face side searched in an image of ``shape``, in its pixels."""
         return max(self.min_size, round(self.min_fraction * min(shape[:2])))
 
+    def search_scale(self, shape) -> float:
+        """The scale of the copy of an image of ``shape`` that is searched (at most 1)."""
+        return min(1.0, self.max_side / max(shape[:2]),
+                   max(self.search_face, self.min_size) / self.min_face(shape))
+
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boxes ``(n, 4)`` int ``x, y, w, h`` and detection scores ``(n,)`` of the faces."""
+        return self.find(image)[:2]
+
+    def find(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Boxes, scores and landmarks ``(n, 5, 2)`` float (``None`` for a detector that finds
+        none) of the faces, left to right."""
         min_face = self.min_face(image.shape)
-        scale = min(1.0, self.max_side / max(image.shape[:2]),
-                    max(self.search_face, self.min_size) / min_face)
+        scale = self.search_scale(image.shape)
         if scale < 1.0:
             size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        boxes, scores = self._detect(image, max(1, round(min_face * scale)))
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        found = self._detect(image, max(1, round(min_face * scale)))
+        boxes = np.asarray(found[0], np.float64).reshape(-1, 4)
+        marks = None if len(found) < 3 else np.asarray(found[2], np.float64).reshape(-1, 5, 2)
         # Left to right: OpenCV's order depends on how its threads happened to share the work.
         order = np.lexsort((boxes[:, 1], boxes[:, 0]))
+        # A copy shrunk by `scale` has pixel centres at (i + 0.5) / scale - 0.5 of the original.
+        marks = None if marks is None else (marks[order] + 0.5) / scale - 0.5
         return (np.rint(boxes[order] / scale).astype(np.int64),
-                np.asarray(scores, np.float32).reshape(-1)[order])
+                np.asarray(found[1], np.float32).reshape(-1)[order], marks)
 
     def _detect(self, image, min_size):
+        """``(boxes (n, 4), scores (n,))`` or ``(boxes, scores, landmarks (n, 5, 2))`` of the
+        faces of ``image``, in its pixels."""
         raise NotImplementedError
 
 
@@ -122,6 +138,7 @@ class HaarFaceDetector(FaceDetector):
     """
 
     thread_safe = True
+    registration = "haar"
 
     def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", *,
                  scale_factor: float = 1.15, min_neighbors: int = 1,
@@ -208,101 +225,6 @@ def _load_cascade(cascade: str) -> cv2.CascadeClassifier:
         raise FileNotFoundError(f"Cannot load the Haar cascade {cascade!r} (looked in "
                                 f"{cv2.data.haarcascades} too).")
     return classifier
-
-
-class YuNetFaceDetector(FaceDetector):
-    """OpenCV's DNN face detector ``cv2.FaceDetectorYN`` (YuNet) with a user-supplied ``.onnx``.
-
-    Args:
-        model: path to a YuNet ONNX file (e.g. ``face_detection_yunet_2023mar.onnx`` from the
-            OpenCV model zoo).
-        score_threshold, nms_threshold: as in ``cv2.FaceDetectorYN.create``.
-    """
-
-    def __init__(self, model: str | os.PathLike, *, score_threshold: float = 0.7,
-                 nms_threshold: float = 0.3, min_size: int = 30, min_fraction: float = 0.0,
-                 max_side: int = 1280):
-        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side)
-        if not Path(model).is_file():
-            raise FileNotFoundError(f"No face detector model at {model}.")
-        try:
-            self.net = cv2.FaceDetectorYN.create(str(model), "", (320, 320), score_threshold,
-                                                 nms_threshold)
-        except cv2.error as e:
-            raise ValueError(f"{model} is not a YuNet face detector OpenCV can load: "
-                             f"{str(e).strip().splitlines()[-1]}") from None
-
-    def _detect(self, image, min_size):
-        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
-        self.net.setInputSize((bgr.shape[1], bgr.shape[0]))
-        _, faces = self.net.detect(bgr)
-        faces = np.zeros((0, 15), np.float32) if faces is None else faces
-        keep = np.minimum(faces[:, 2], faces[:, 3]) >= min_size
-        return faces[keep, :4], faces[keep, -1]
-
-
-class SSDFaceDetector(FaceDetector):
-    """An OpenCV-DNN SSD face model (``cv2.dnn.readNet``) whose output is ``(1, 1, N, 7)`` rows of
-    ``(batch, class, score, x1, y1, x2, y2)`` in [0, 1], like OpenCV's ``res10_300x300_ssd``.
-
-    Args:
-        model, config: as in ``cv2.dnn.readNet`` (e.g. ``res10_300x300_ssd_iter_140000.caffemodel``
-            and ``deploy.prototxt``).
-        input_size, mean: the network's input size and the BGR mean subtracted from it.
-        score_threshold: smallest score kept.
-    """
-
-    def __init__(self, model: str | os.PathLike, config: str | os.PathLike = "", *,
-                 input_size: int = 300, mean=(104.0, 177.0, 123.0), score_threshold: float = 0.5,
-                 min_size: int = 30, min_fraction: float = 0.0, max_side: int = 1280):
-        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side)
-        try:
-            self.net = cv2.dnn.readNet(str(model), str(config))
-        except cv2.error as e:
-            raise ValueError(f"{model} is not a network OpenCV can load: "
-                             f"{str(e).strip().splitlines()[-1]}") from None
-        self.input_size, self.mean, self.score_threshold = input_size, mean, score_threshold
-
-    def _detect(self, image, min_size):
-        bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
-        blob = cv2.dnn.blobFromImage(bgr, 1.0, (self.input_size, self.input_size), self.mean)
-        self.net.setInput(blob)
-        return ssd_boxes(self.net.forward(), bgr.shape[1], bgr.shape[0], self.score_threshold,
-                         min_size)
-
-
-def ssd_boxes(output: np.ndarray, width: int, height: int, score_threshold: float = 0.5,
-              min_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes ``x, y, w, h`` and scores of an SSD ``(1, 1, N, 7)`` output for a ``width`` x
-    ``height`` image (coordinates clipped to the image)."""
-    rows = np.asarray(output, np.float32).reshape(-1, 7)
-    rows = rows[rows[:, 2] >= score_threshold]
-    corners = np.clip(rows[:, 3:7], 0.0, 1.0) * np.array([width, height, width, height])
-    boxes = np.column_stack([corners[:, :2], corners[:, 2:] - corners[:, :2]])
-    keep = np.minimum(boxes[:, 2], boxes[:, 3]) >= min_size
-    return boxes[keep], rows[keep, 2]
-
-
-def make_detector(detector=None, **options) -> FaceDetector:
-    """A face detector from a name or a model file.
-
-    Args:
-        detector: ``None`` or ``"haar"`` for the Haar cascade; a ``.onnx`` path for YuNet; a
-            ``.caffemodel`` / ``.pb`` path for an SSD model (pass ``config=``); a
-            :class:`FaceDetector` (or any callable with its signature) is returned as is.
-        **options: keyword arguments of the detector class.
-    """
-    if detector is None or detector == "haar":
-        return HaarFaceDetector(**options)
-    if callable(detector):
-        return detector
-    suffix = Path(detector).suffix.lower()
-    if suffix == ".onnx":
-        return YuNetFaceDetector(detector, **options)
-    if suffix in (".caffemodel", ".pb"):
-        return SSDFaceDetector(detector, **options)
-    raise ValueError(f"Unknown face detector {detector!r}. Accepted values: 'haar', a YuNet .onnx "
-                     "file, an SSD .caffemodel or .pb file.")
 
 
 def crop_faces(grey: np.ndarray, boxes: np.ndarray, *, margin: float = 0.1,

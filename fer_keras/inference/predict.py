@@ -99,11 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--webcam", type=int, metavar="INDEX", help="also analyse this camera "
                    "(0: the first) until --max-frames or Ctrl-C")
     p.add_argument("--max-frames", type=int, help="stop each video/webcam after this many frames")
-    p.add_argument("--detector", default="haar", help="'haar' (OpenCV's bundled cascade) or a "
-                   "face model file: YuNet .onnx, SSD .caffemodel/.pb (default: haar)")
+    p.add_argument("--detector", default=None, help="'yunet' (bundled with the yuface wheel), "
+                   "'haar' (OpenCV's cascade) or a face model file: YuNet .onnx, SSD "
+                   ".caffemodel/.pb (default: yunet where yuface is installed, else haar)")
     p.add_argument("--detector-config", help="config file of an SSD model (e.g. deploy.prototxt)")
-    p.add_argument("--margin", type=float, default=0.1, help="fraction of the face box added on "
-                   "each side before cropping (0.1)")
+    p.add_argument("--margin", type=float, default=None, help="cut a plain square around each "
+                   "face box with this fraction of it added on each side (the former default: "
+                   "0.1) instead of aligning the face to FER2013's registration")
     p.add_argument("--min-face", type=int, default=30, help="smallest face side in pixels (30)")
     p.add_argument("--min-face-fraction", type=float, default=MIN_FACE_FRACTION, metavar="F",
                    help="smallest face side as a fraction of each image's shorter side, when "

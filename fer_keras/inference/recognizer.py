@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -29,20 +28,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fer_keras import CLASS_NAMES, IMAGE_SIZE
+from fer_keras import IMAGE_SIZE
 from fer_keras.data import pipeline
 from fer_keras.evaluation.run_dir import Run, load_run, resolve_model
 from fer_keras.evaluation.tta import view_model
 from fer_keras.inference import video
-from fer_keras.inference.faces import (
-    MIN_FACE_FRACTION,
-    ImageError,
-    crop_faces,
-    make_detector,
-    read_image,
-    to_grey,
-)
+from fer_keras.inference.detectors import make_detector
+from fer_keras.inference.faces import MIN_FACE_FRACTION, ImageError, crop_faces, read_image, to_grey
 from fer_keras.inference.images import DEFAULT_MAX_PIXELS, describe_error
+from fer_keras.inference.registration import Registration, warp_faces
+from fer_keras.inference.results import ImageResult, check_boxes, face_entry
 from fer_keras.models import heads
 
 __all__ = ["MIN_FACE_FRACTION", "EmotionRecognizer", "ImageResult", "default_model",
@@ -55,27 +50,6 @@ def default_model() -> Path:
     return resolve_model(None)
 
 
-@dataclass
-class ImageResult:
-    """What :meth:`EmotionRecognizer.iter_detect` found in one image.
-
-    Attributes:
-        source: the path (or the index of an array in the input).
-        faces: the entries of :meth:`EmotionRecognizer.detect`; empty when no face was found.
-        error: why the image could not be read (``faces`` is then empty), else ``None``.
-        image: when asked for, the image: decoded from a file (uint8 grey or BGR), or the array
-            as it was given.
-    """
-
-    source: str | int
-    faces: list
-    error: str | None = None
-    image: np.ndarray | None = None
-
-    def to_dict(self) -> dict:
-        return {"path": str(self.source), "faces": self.faces, "error": self.error}
-
-
 class EmotionRecognizer:
     """Find faces in images and score the seven emotions of each, with a trained model.
 
@@ -84,16 +58,23 @@ class EmotionRecognizer:
             preprocessing are used), a ``.keras`` file (preprocessed as the ``config.json`` beside
             it says, if any), the name of a packaged model (``"cpu_fast"``) or a ``keras.Model``.
             ``None``: :func:`default_model`.
-        detector: ``"haar"`` (OpenCV's bundled cascade), a face model file (YuNet ``.onnx``, SSD
-            ``.caffemodel``/``.pb``) or a ``fer_keras.inference.faces.FaceDetector``.
-        margin: fraction of the face box added on each side before cropping.
+        detector: ``"yunet"`` (bundled with the ``yuface`` wheel; the default where it is
+            installed), ``"haar"`` (OpenCV's cascade), a face model file (YuNet ``.onnx``, SSD
+            ``.caffemodel``/``.pb``) or a ``fer_keras.inference.faces.FaceDetector``; ``None``:
+            ``fer_keras.inference.detectors.default_detector()``.
+        margin: ``None`` (default): each face is cut as FER2013's faces were registered
+            (:mod:`fer_keras.inference.registration`): aligned on its five landmarks when the
+            detector finds them, else placed by its box as that detector's boxes sit on FER2013
+            faces. A number: a plain square around the box with this fraction of it added on
+            each side (the former default, 0.1).
         min_face: smallest face side in pixels.
         min_face_fraction: smallest face side as a fraction of the image's shorter side, when
             that is more than ``min_face`` (0: ``min_face`` alone, to find faces smaller than a
             tenth of a photo, as in crowds). A detector's pyramid costs most at its smallest
             faces: on a 560x760 portrait the default searches faces from 56 pixels, on a copy
             downscaled so that they are 30 (see ``fer_keras.inference.faces``).
-        max_side: larger images are searched downscaled.
+        max_side: larger images are searched downscaled to this longer side (``None``: the
+            detector's own, 1280).
         max_pixels: the largest image file read (width x height, from its header: a larger one is
             refused before decoding, see ``fer_keras.inference.images``); ``None``: no limit.
         batch_size: faces per model call.
@@ -103,7 +84,9 @@ class EmotionRecognizer:
             ``None``: the run's own (``config.json``'s ``"tta"``; the packaged ``cpu_fast`` model
             uses ``"tencrop"``), else ``"none"``. A network trained on crops always gets crops of
             the face (the center one with ``"none"``).
-        **detector_options: further arguments of the detector class (for ``"haar"``:
+        **detector_options: further arguments of the detector class (for ``"yunet"``:
+            ``score_threshold``, ``refine_face`` of
+            ``fer_keras.inference.detectors.BundledYuNetDetector``; for ``"haar"``:
             ``scale_factor``, ``min_neighbors``, ``check_cascade``, ``min_check_hits`` of
             ``fer_keras.inference.faces.HaarFaceDetector``).
 
@@ -114,8 +97,9 @@ class EmotionRecognizer:
     ``emotions`` are the softmax of those margins).
     """
 
-    def __init__(self, model=None, *, detector="haar", margin: float = 0.1, min_face: int = 30,
-                 min_face_fraction: float = MIN_FACE_FRACTION, max_side: int = 1280,
+    def __init__(self, model=None, *, detector=None, margin: float | None = None,
+                 min_face: int = 30,
+                 min_face_fraction: float = MIN_FACE_FRACTION, max_side: int | None = None,
                  batch_size: int = 64, tta: str | None = None, workers: int | None = None,
                  max_pixels: int | None = DEFAULT_MAX_PIXELS, **detector_options):
         run = (Run(Path.cwd(), {}, model) if isinstance(model, keras.Model)
@@ -136,8 +120,10 @@ class EmotionRecognizer:
         self._forward = tf.function(lambda x: network(x, training=False), input_signature=[spec])
         self.equalize = self.config.get("equalize")
         self.detector = make_detector(detector, min_size=min_face, min_fraction=min_face_fraction,
-                                      max_side=max_side, **detector_options)
+                                      **({} if max_side is None else {"max_side": max_side}),
+                                      **detector_options)
         self.margin, self.batch_size, self.max_pixels = margin, batch_size, max_pixels
+        self.registration = Registration.load() if margin is None else None
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         self.workers = max(1, workers or cores or os.cpu_count() or 1)
         self._pool = None
@@ -165,14 +151,32 @@ class EmotionRecognizer:
     def find_faces(self, image, channel_order: str = "bgr", boxes=None):
         """``(grey image, boxes (n, 4), detection scores (n,))`` of a path or an array; the
         caller's ``boxes`` instead of the detector's, when given (their scores are ``None``)."""
+        return self._locate(image, channel_order, boxes)[:3]
+
+    def crop(self, grey: np.ndarray, boxes, landmarks=None) -> np.ndarray:
+        """The ``(n, 48, 48)`` uint8 faces the model scores, cut from ``grey`` at ``boxes`` (see
+        ``margin``): aligned on ``landmarks`` ``(n, 5, 2)`` when given."""
+        if self.registration is None:
+            return crop_faces(grey, boxes, margin=self.margin)
+        if landmarks is not None:
+            matrices = self.registration.from_landmarks(landmarks)
+        else:
+            matrices = self.registration.from_boxes(
+                boxes, getattr(self.detector, "registration", None))
+        return warp_faces(grey, matrices)
+
+    def _locate(self, image, channel_order="bgr", boxes=None):
+        """:meth:`find_faces` and the landmarks (``None`` when the detector gives none)."""
         if isinstance(image, (str, os.PathLike)):
             image, channel_order = read_image(image, grey=True, max_pixels=self.max_pixels), "bgr"
         grey = to_grey(image, channel_order)
         if boxes is not None:
-            boxes = _check_boxes(boxes)
-            return grey, boxes, [None] * len(boxes)
-        boxes, det_scores = self.detector(grey)
-        return grey, boxes, det_scores
+            boxes = check_boxes(boxes)
+            return grey, boxes, [None] * len(boxes), None
+        find = getattr(self.detector, "find", None)
+        if find is not None:
+            return (grey, *find(grey))
+        return (grey, *self.detector(grey), None)
 
     def detect(self, image, channel_order: str = "bgr", *, boxes=None) -> list[dict]:
         """One entry per face of ``image`` (a path or a grey/BGR/RGB/RGBA array of any dtype).
@@ -220,7 +224,7 @@ class EmotionRecognizer:
             order = channel_order
             if keep_images and isinstance(image, (str, os.PathLike)):
                 image, order = read_image(image, max_pixels=self.max_pixels), "bgr"
-            return (image if keep_images else None, *self.find_faces(image, order, box))
+            return (image if keep_images else None, *self._locate(image, order, box))
 
         pairs = (zip(images, boxes, strict=True) if boxes is not None
                  else ((image, None) for image in images))
@@ -232,8 +236,8 @@ class EmotionRecognizer:
                     raise error
                 pending.append((ImageResult(source, [], describe_error(error)), None, None))
                 continue
-            kept, grey, found_boxes, det_scores = found
-            crops.append(crop_faces(grey, found_boxes, margin=self.margin))
+            kept, grey, found_boxes, det_scores, landmarks = found
+            crops.append(self.crop(grey, found_boxes, landmarks))
             pending.append((ImageResult(source, [], None, kept), found_boxes, det_scores))
             if len(pending) >= chunk_size:
                 yield from self._finish(pending, crops)
@@ -275,7 +279,7 @@ class EmotionRecognizer:
         for result, boxes, det_scores in pending:
             if boxes is not None:
                 stop = start + len(boxes)
-                result.faces = [_face(b, d, s, p, self.class_names) for b, d, s, p in zip(
+                result.faces = [face_entry(b, d, s, p, self.class_names) for b, d, s, p in zip(
                     boxes, det_scores, scores[start:stop], probs[start:stop])]
                 start = stop
             yield result
@@ -289,24 +293,3 @@ class EmotionRecognizer:
         two frames. See :func:`fer_keras.inference.video.iter_video` for the arguments."""
         return video.iter_video(self, source, every=every, out_video=out_video,
                                 max_frames=max_frames, smooth=smooth, progress=progress)
-
-
-def _check_boxes(boxes) -> np.ndarray:
-    """The caller's boxes as int ``(n, 4)``, or a ValueError saying what is wrong with them."""
-    array = np.asarray(boxes, np.float64) if len(boxes) else np.zeros((0, 4))
-    if array.ndim != 2 or array.shape[1] != 4 or not np.isfinite(array).all():
-        raise ValueError(f"boxes must be rows of 4 numbers x, y, w, h. Received: {boxes!r}")
-    if (array[:, 2:] < 1).any():
-        raise ValueError(f"boxes need a width and height of at least 1. Received: {boxes!r}")
-    return np.rint(array).astype(np.int64)
-
-
-def _face(box, det_score, scores, probs, names=CLASS_NAMES) -> dict:
-    top = int(np.argmax(scores))
-    return {"box": [int(v) for v in box],
-            "detection_score": None if det_score is None else float(det_score),
-            "emotion": names[top], "probability": float(probs[top]),
-            "emotions": {n: float(p) for n, p in zip(names, probs)},
-            # An SVC scores a class it never saw -inf, which JSON cannot hold: null instead.
-            "scores": {n: float(s) if np.isfinite(s) else None for n, s in zip(names,
-                                                                                scores)}}

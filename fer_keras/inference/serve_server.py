@@ -71,8 +71,9 @@ def build_parser():
                    help="largest image accepted, in megapixels, read from its header before "
                    "decoding (default %(default)g)")
     cli.add_tta(p, TTA_MODES, "each face's scores")
-    p.add_argument("--detector", default="haar", help="'haar' (OpenCV's bundled cascade) or a "
-                   "face model file: YuNet .onnx, SSD .caffemodel/.pb (default: haar)")
+    p.add_argument("--detector", default=None, help="'yunet' (bundled with the yuface wheel), "
+                   "'haar' (OpenCV's cascade) or a face model file: YuNet .onnx, SSD "
+                   ".caffemodel/.pb (default: yunet where yuface is installed, else haar)")
     p.add_argument("--min-face", type=int, default=30, help="smallest face side in pixels (30)")
     p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own "
                    "model and the same bounds (default 1)")
