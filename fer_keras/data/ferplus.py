@@ -187,18 +187,19 @@ def ferplus_labels(dataset: dict, data_path=None, ferplus=None, *, required: boo
         FER2013Error: ``required`` and no FER+ file was found, or the file does not match.
     """
     path = ferplus or default_ferplus_path(data_path)
+    if path is None:
+        if not required:
+            return None
+        where = Path(data_path).parent if data_path and not Path(data_path).is_dir() else (
+            data_path or "the data")
+        raise FER2013Error(where, None, "FER+ labels are needed and none was found: give "
+                           f"--ferplus FILE or put {FERPLUS_NAMES[0]} beside the CSV")
     try:
-        if path is None:
-            where = Path(data_path).parent if data_path and not Path(data_path).is_dir() else (
-                data_path or "the data")
-            raise FER2013Error(where, None, "FER+ labels are needed and none was found: give "
-                               f"--ferplus FILE or put {FERPLUS_NAMES[0]} beside the CSV")
         if not Path(path).is_file():
             raise FER2013Error(path, None, "no such FER+ file")
         return ferplus_for_dataset(path, dataset, merge_disgust=merge_disgust)
     except FER2013Error as error:
         if required:
             raise
-        if path is not None:
-            warnings.warn(f"FER+ scores left out: {error}", stacklevel=2)
+        warnings.warn(f"FER+ scores left out: {error}", stacklevel=2)
         return None

@@ -37,6 +37,11 @@ def measure(faces: np.ndarray, side: int = 160, detectors=("yunet", "haar")) -> 
     w, h, in the pixel-centre coordinates of the 48x48 faces, for the ``m`` faces it found."""
     found = {}
     scale = IMAGE_SIZE / side
+
+    def to_face(points, border):
+        """Pixel-centre coordinates of the padded, enlarged photo → those of the 48x48 face."""
+        return (np.asarray(points, np.float64) - border + 0.5) * scale - 0.5
+
     # the enlarged copy is searched at full size (no smallest fraction, no downscaling)
     options = {"yunet": {"min_size": BundledYuNetDetector.search_face, "refine_face": None},
                "haar": {"min_size": side // 4}}
@@ -50,10 +55,9 @@ def measure(faces: np.ndarray, side: int = 160, detectors=("yunet", "haar")) -> 
                 continue
             best = int(np.argmax(score))
             cx, cy, w, h = box_centres(box[best])
-            boxes.append([(cx - border + 0.5) * scale - 0.5, (cy - border + 0.5) * scale - 0.5,
-                          w * scale, h * scale])
+            boxes.append([*to_face((cx, cy), border), w * scale, h * scale])
             if landmarks is not None:
-                marks.append((landmarks[best] - border + 0.5) * scale - 0.5)
+                marks.append(to_face(landmarks[best], border))
         found[name] = {"boxes": np.array(boxes).reshape(-1, 4),
                        "landmarks": np.array(marks).reshape(-1, 5, 2) if marks else None}
     return found

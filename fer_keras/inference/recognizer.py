@@ -73,8 +73,7 @@ class EmotionRecognizer:
             tenth of a photo, as in crowds). A detector's pyramid costs most at its smallest
             faces: on a 560x760 portrait the default searches faces from 56 pixels, on a copy
             downscaled so that they are 30 (see ``fer_keras.inference.faces``).
-        max_side: larger images are searched downscaled to this longer side (``None``: the
-            detector's own, 1280).
+        max_side: larger images are searched downscaled to this longer side.
         max_pixels: the largest image file read (width x height, from its header: a larger one is
             refused before decoding, see ``fer_keras.inference.images``); ``None``: no limit.
         batch_size: faces per model call.
@@ -99,7 +98,7 @@ class EmotionRecognizer:
 
     def __init__(self, model=None, *, detector=None, margin: float | None = None,
                  min_face: int = 30,
-                 min_face_fraction: float = MIN_FACE_FRACTION, max_side: int | None = None,
+                 min_face_fraction: float = MIN_FACE_FRACTION, max_side: int = 1280,
                  batch_size: int = 64, tta: str | None = None, workers: int | None = None,
                  max_pixels: int | None = DEFAULT_MAX_PIXELS, **detector_options):
         run = (Run(Path.cwd(), {}, model) if isinstance(model, keras.Model)
@@ -120,8 +119,7 @@ class EmotionRecognizer:
         self._forward = tf.function(lambda x: network(x, training=False), input_signature=[spec])
         self.equalize = self.config.get("equalize")
         self.detector = make_detector(detector, min_size=min_face, min_fraction=min_face_fraction,
-                                      **({} if max_side is None else {"max_side": max_side}),
-                                      **detector_options)
+                                      max_side=max_side, **detector_options)
         self.margin, self.batch_size, self.max_pixels = margin, batch_size, max_pixels
         self.registration = Registration.load() if margin is None else None
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
