@@ -1,6 +1,8 @@
 """Converter speed: fer_keras.utils against the common pandas.iterrows + str.split + PIL loop.
 
     python benchmarks/bench_convert.py [dataset/fer2013.csv] [--dir /dev/shm] [--rounds 3]
+    python benchmarks/bench_convert.py dataset/fer2013.csv --whole   # the two commands, start-up
+                                                                     # and imports included
 
 Both write every row as a PNG into a fresh folder of their own, one after the other in this run,
 each after `os.sync()`, for ``--rounds`` rounds with the order swapped every round; the script
@@ -20,36 +22,34 @@ times that instead; both sides pay it, the converter most, as its time is mostly
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from _shared import same_splits, warm_up_parser  # benchmarks/ is sys.path[0]
-from PIL import Image
+from common_convert import common_loop
 
-from fer_keras import CLASS_NAMES
 from fer_keras.data.convert import convert
 from fer_keras.data.loading import load_png_tree
 
-
-def common_loop(csv, out):
-    """What most FER2013 repositories do (the seed's Utils included)."""
-    df = pd.read_csv(csv)
-    for row, r in df.iterrows():
-        pixels = np.array(r["pixels"].split(), dtype=np.uint8).reshape(48, 48)
-        folder = os.path.join(out, r["Usage"], f"{r['emotion']}_{CLASS_NAMES[r['emotion']]}")
-        os.makedirs(folder, exist_ok=True)
-        Image.fromarray(pixels).save(os.path.join(folder, f"{row:05d}.png"))
-    return len(df)
+COMMANDS = {  # --whole: each side as the command a user runs, Python's start and imports included
+    "common": lambda csv, out, workers: [sys.executable, str(Path(__file__).with_name(
+        "common_convert.py")), csv, out],
+    "fer_keras": lambda csv, out, workers: [
+        sys.executable, "-m", "fer_keras.utils", "--data", csv, "--out", out, "--quiet",
+        *(["--workers", str(workers)] if workers else [])],
+}
 
 
-def _timed(side, csv, out, workers) -> float:
+def _timed(side, csv, out, workers, whole=False) -> float:
     os.sync()  # flush earlier writes first, so no side pays for another's disk write-back
     t = time.perf_counter()
-    if side == "common":
+    if whole:
+        subprocess.run(COMMANDS[side](csv, out, workers), check=True)
+    elif side == "common":
         common_loop(csv, out)
     else:
         convert(csv, out, workers=workers, progress=False)
@@ -71,6 +71,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds of both sides, the order swapped every round; medians "
                              "reported (default 3)")
+    parser.add_argument("--whole", action="store_true",
+                        help="time each side as the command a user runs: `python -m "
+                             "fer_keras.utils` against `python common_convert.py`, start-up and "
+                             "imports included")
     args = parser.parse_args(argv)
     where = args.dir or Path(args.csv).parent
     warm_up_parser()
@@ -83,7 +87,7 @@ def main(argv=None) -> int:
             order = ("common", "fer_keras") if r % 2 == 0 else ("fer_keras", "common")
             out = {side: os.path.join(tmp, f"round{r + 1}", side) for side in order}
             for side in order:
-                times[side].append(_timed(side, args.csv, out[side], args.workers))
+                times[side].append(_timed(side, args.csv, out[side], args.workers, args.whole))
             same_now, rows = _same_trees(out["common"], out["fer_keras"])
             same = same and same_now
             print(f"round {r + 1} ({order[0]} first): common {times['common'][-1]:6.2f} s, "
@@ -92,6 +96,8 @@ def main(argv=None) -> int:
     t_common, t_ours = np.median(times["common"]), np.median(times["fer_keras"])
     print(f"rows: {rows}  cpus: {os.cpu_count()}  "
           f"identical trees in every round: {same}  written under: {where}")
+    print("timed: " + ("whole commands, start-up and imports included" if args.whole
+                       else "the calls, imports not timed"))
     print(f"common iterrows+split+PIL loop : {t_common:7.2f} s (median of {args.rounds})")
     print(f"python -m fer_keras.utils      : {t_ours:7.2f} s (median of {args.rounds})")
     print(f"speed-up                       : {t_common / t_ours:7.1f}x")

@@ -42,9 +42,9 @@ import cv2
 import numpy as np
 from skimage import data as skdata
 
-from fer_keras import cli
+from fer_keras.commands._common import quiet_tensorflow
 
-cli.quiet_tensorflow()
+quiet_tensorflow()
 from fer_keras.inference.recognizer import EmotionRecognizer  # noqa: E402
 
 HOST = "127.0.0.1"

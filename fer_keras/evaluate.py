@@ -1,23 +1,6 @@
-"""``python -m fer_keras.evaluate``: evaluate a run, a .keras file or a packaged model.
+"""``python -m fer_keras.evaluate``: ``fer-keras evaluate`` (:mod:`fer_keras.commands.evaluate`)."""
 
-The same as ``fer-keras evaluate``: a thin face over `fer_keras.evaluation.evaluate`,
-started through the shared `fer_keras.cli` layer.
-"""
-
-from fer_keras import cli
-
-with cli.starting(__name__):  # Ctrl-C while TensorFlow loads: one line, no traceback
-    cli.quiet_tensorflow()
-    from fer_keras.evaluation.evaluate import Run, build_parser, evaluate_run, load_run
-    from fer_keras.evaluation.evaluate import main as _main
-
-__all__ = ["Run", "build_parser", "evaluate_run", "load_run", "main"]
-
-
-def main(argv=None) -> int:
-    """Run the command; bad input ends in one ``error:`` line and exit status 2."""
-    return cli.run(_main, argv)
-
+from fer_keras.commands.evaluate import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -26,7 +26,7 @@
 # the recipe's CPU schedule stops after 25 minutes, and the search runs 30 trials of at most
 # `MINUTES_PER_TRIAL` (15) minutes each, so plan on about 8 hours, a night. Run the search from a
 # shell, where a killed search continues when the command is repeated:
-# `python -m fer_keras.search --recipe vgg_fer --cpu --epochs-per-trial 10 --minutes-per-trial 15`;
+# `python -m fer_keras.search --recipe vgg_fer --cpu --epochs-per-trial 10 --max-minutes 15`;
 # this notebook then finds its finished trials in `models/search_vgg_fer/` instead of training
 # them again.
 

@@ -12,6 +12,35 @@ from helpers import make_fer_csv, make_run
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+#: What only the full run takes (``python -m pytest -m full``, which ``.ci/run`` runs after the
+#: default one): tests of minutes, or of the full breadth, whose behaviour the default run also
+#: covers at small scale -- every notebook top to bottom (the default run checks each is paired
+#: with its script; the library calls they make have tests of their own), the wheel, the
+#: distribution subprocesses, a SIGKILL mid-epoch (resume is covered by the other resume tests) and
+#: a search killed mid-trial. Test files, or ``file::test`` for all of a test's cases.
+FULL = ("test_wheel.py", "test_distribute.py::test_mirrored_over_two_logical_cpus",
+        "test_distribute.py::test_multiworker_over_loopback",
+        "test_notebooks.py::test_notebook_runs_in_quick_mode",
+        "test_resume.py::test_sigkill_mid_epoch_then_resume",
+        "test_search.py::test_search_trains_each_pair_once_and_resumes_a_killed_trial")
+#: The runs of the matrix that stay in the default run: a whole-face, an SVC, a cropped and
+#: equalised and an eight-class run through every consumer.
+DEFAULT_MATRIX_RUNS = ("softmax", "svc", "hist_crop_flip", "contempt")
+
+
+def _full(item) -> bool:
+    file = item.path.name
+    if file == "test_run_matrix.py":
+        params = getattr(item, "callspec", None) and item.callspec.params
+        return bool(params) and params.get("name") not in DEFAULT_MATRIX_RUNS
+    return file in FULL or f"{file}::{item.originalname}" in FULL
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _full(item):
+            item.add_marker(pytest.mark.full)
+
 
 @pytest.fixture
 def fer_csv(tmp_path):
@@ -29,11 +58,11 @@ def csv_path(tmp_path):
 def packaged_model(tmp_path, monkeypatch):
     """A fake root of packaged models holding ``cpu_fast`` (the default name): an untrained 40-px
     crop network whose own TTA mode is ``tencrop``; the real package is never touched."""
-    from fer_keras.evaluation import run_dir
+    from fer_keras.evaluation import packaged
 
     root = tmp_path / "pretrained"
     model = make_run(tmp_path / "runs", head="softmax", equalize=None, crop=40)
     root.mkdir()
-    model.rename(root / run_dir.DEFAULT_MODEL)
-    monkeypatch.setattr(run_dir, "PRETRAINED_ROOT", root)
-    return root / run_dir.DEFAULT_MODEL
+    model.rename(root / packaged.DEFAULT_MODEL)
+    monkeypatch.setattr(packaged, "PRETRAINED_ROOT", root)
+    return root / packaged.DEFAULT_MODEL

@@ -175,11 +175,11 @@ def capture(main, argv):
 
 
 def run_cli(main, argv):
-    """A command's ``main(argv)`` through the commands' error path, as ``fer-keras`` runs it;
-    returns (exit code, stdout, stderr) like :func:`capture`."""
-    from fer_keras import cli
+    """``main(argv)`` through the commands' one error path, as ``fer-keras`` runs it (a command's
+    ``main`` already is); returns (exit code, stdout, stderr) like :func:`capture`."""
+    from fer_keras.commands import _common
 
-    return capture(lambda a: cli.run(main, a), argv)
+    return capture(lambda a: _common.run(main, a), argv)
 
 
 def png_bomb(width, height):

@@ -1,4 +1,5 @@
-"""The shared command-line layer: every command answers bad input with one ``error:`` line."""
+"""The commands: every one answers bad input with one ``error:`` line and ``--help`` without
+loading TensorFlow where it needs none; ``fer-keras COMMAND`` runs each one."""
 
 import importlib
 import os
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from fer_keras import cli
+from fer_keras.commands import _common as common
 
 BROKEN = "emotion,pixels,Usage\n0,1 2 3,Training\n"
 
@@ -26,19 +28,20 @@ def bad_inputs(tmp_path):
             "out": str(tmp_path / "out")}
 
 
-# command module, argv (with {placeholders}), the file the error line must name, and its line
+# command (module of fer_keras.commands), argv (with {placeholders}), the file the error line must
+# name, and its line
 CASES = [
-    ("utils", ["--csv", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
-    ("utils", ["--data", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
+    ("convert", ["--csv", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
+    ("convert", ["--data", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
     ("train", ["--data", "{broken}", "--epochs", "1", "--out", "{out}"], "broken.csv", ":2:"),
     ("compare", ["--data", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
     ("ensemble", ["--data", "{broken}", "--folds", "2", "--members", "shallow_cnn:1",
                   "--out", "{out}"], "broken.csv", ":2:"),
     ("search", ["--data", "{broken}", "--out", "{out}"], "broken.csv", ":2:"),
     ("evaluate", ["{not_a_run}"], "not_a_run", ""),
-    ("explain.__main__", ["{not_a_run}", "--method", "saliency"], "not_a_run", ""),
+    ("explain", ["{not_a_run}", "--method", "saliency"], "not_a_run", ""),
     ("export", ["{not_a_run}", "--format", "saved_model", "--out", "{out}"], "not_a_run", ""),
-    ("pretrained", ["{not_a_run}", "--name", "x", "--out", "{out}"], "not_a_run", ""),
+    ("package", ["{not_a_run}", "--name", "x", "--out", "{out}"], "not_a_run", ""),
     ("predict", ["{photo}"], "photo.jpg", ""),
 ]
 
@@ -47,7 +50,7 @@ CASES = [
                          ids=[f"{c[0]}{c[1][0]}" if c[1][0].startswith("-") else c[0]
                               for c in CASES])
 def test_bad_input_is_one_error_line(module, argv, names, line, bad_inputs, capsys):
-    main = importlib.import_module(f"fer_keras.{module}").main
+    main = importlib.import_module(f"fer_keras.commands.{module}").main
     rc = main([a.format(**bad_inputs) for a in argv])
     err = capsys.readouterr().err
     errors = [x for x in err.splitlines() if x.startswith("error:")]
@@ -59,13 +62,13 @@ def test_bad_input_is_one_error_line(module, argv, names, line, bad_inputs, caps
 
 
 # the commands that take a model as MODEL or --model MODEL, and the arguments each also needs
-MODEL_COMMANDS = {"evaluate": [], "explain.__main__": ["--method", "saliency"],
-                  "export": ["--format", "tflite"], "pretrained": []}
+MODEL_COMMANDS = {"evaluate": [], "explain": ["--method", "saliency"],
+                  "export": ["--format", "tflite"], "package": []}
 
 
 @pytest.mark.parametrize("module", sorted(MODEL_COMMANDS))
 def test_the_model_given_twice_is_one_option_error(module, bad_inputs, capsys):
-    main = importlib.import_module(f"fer_keras.{module}").main
+    main = importlib.import_module(f"fer_keras.commands.{module}").main
     run = bad_inputs["not_a_run"]
     with pytest.raises(SystemExit) as exit_:
         main([run, "--model", run, *MODEL_COMMANDS[module]])
@@ -77,21 +80,21 @@ def test_the_model_given_twice_is_one_option_error(module, bad_inputs, capsys):
 
 def test_package_needs_a_run(capsys):
     with pytest.raises(SystemExit) as exit_:
-        importlib.import_module("fer_keras.pretrained").main([])
+        importlib.import_module("fer_keras.commands.package").main([])
     assert exit_.value.code == 2
     assert "name a model" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("module", sorted(MODEL_COMMANDS) + ["predict"])
 def test_an_unknown_model_name_lists_the_packaged_ones(module, tmp_path, monkeypatch, capsys):
-    from fer_keras.evaluation import run_dir
+    from fer_keras.evaluation import packaged
 
     root = tmp_path / "pretrained"
     (root / "tiny").mkdir(parents=True)
     (root / "tiny" / "best.keras").write_bytes(b"")
     (root / "not_a_model").mkdir()
-    monkeypatch.setattr(run_dir, "PRETRAINED_ROOT", root)
-    main = importlib.import_module(f"fer_keras.{module}").main
+    monkeypatch.setattr(packaged, "PRETRAINED_ROOT", root)
+    main = importlib.import_module(f"fer_keras.commands.{module}").main
     argv = ["photo.jpg", "--model", "nosuch"] if module == "predict" else [
         "--model", "nosuch", *MODEL_COMMANDS[module]]
     assert main(argv) == 2
@@ -104,18 +107,18 @@ def test_run_turns_input_errors_into_one_line(capsys):
     def main(argv):
         raise FileNotFoundError(2, "No such file or directory", "missing.csv")
 
-    assert cli.run(main, []) == 2
+    assert common.run(main, []) == 2
     assert capsys.readouterr().err == "error: missing.csv: No such file or directory\n"
 
 
 def test_run_shows_the_traceback_when_asked(monkeypatch):
-    monkeypatch.setenv(cli.VERBOSE_ENV, "1")
+    monkeypatch.setenv(common.VERBOSE_ENV, "1")
 
     def main(argv):
         raise ValueError("bad")
 
     with pytest.raises(ValueError):
-        cli.run(main, [])
+        common.run(main, [])
 
 
 def test_fer_keras_lists_and_dispatches(capsys):
@@ -131,16 +134,66 @@ def test_fer_keras_lists_and_dispatches(capsys):
 
 @pytest.mark.parametrize("command", sorted(cli.COMMANDS))
 def test_every_command_answers_help(command, capsys):
-    module = importlib.import_module(f"fer_keras.{cli.COMMANDS[command][0]}")
+    module = importlib.import_module(f"fer_keras.commands.{cli.COMMANDS[command][0]}")
     with pytest.raises(SystemExit) as exit_:
         module.main(["--help"])
     assert exit_.value.code == 0
     assert "usage:" in capsys.readouterr().out
 
 
+# The commands whose --help never loads TensorFlow (those that train name architectures and
+# defaults that live with Keras).
+NO_TENSORFLOW = ["convert", "evaluate", "explain", "export", "package", "predict", "serve"]
+PROBE = """import sys
+from fer_keras import cli
+try:
+    code = cli.main(sys.argv[1:])
+except SystemExit as stop:
+    code = stop.code
+print(code, "tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+
+
+def loaded(argv):
+    """``fer-keras ARGV`` in a fresh process: (exit status, TensorFlow loaded, Keras loaded)."""
+    proc = subprocess.run([sys.executable, "-c", PROBE, *argv], capture_output=True, text=True,
+                          timeout=120)
+    return proc.stdout.splitlines()[-1], proc.stderr
+
+
+@pytest.mark.parametrize("command", NO_TENSORFLOW)
+def test_help_loads_no_tensorflow(command):
+    result, err = loaded([command, "--help"])
+    assert result == "0 False False", err
+
+
+def test_convert_and_predict_with_nothing_to_analyse_load_no_tensorflow(tmp_path):
+    from fer_keras.data.loading import sample_path
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.txt").write_text("not an image")
+    result, err = loaded(["convert", "--data", str(sample_path()), "--out",
+                          str(tmp_path / "png"), "--quiet"])
+    assert result == "0 False False", err
+    result, err = loaded(["predict", str(tmp_path / "docs")])  # notes.txt skipped: no image
+    assert result == "1 False False" and "notes.txt: skipped" in err, err
+
+
+def test_the_help_names_every_mode_and_method(capsys):
+    """--tta and explain's --method are checked by the library (their lists live with Keras):
+    the help names every one of them."""
+    from fer_keras.evaluation.tta import TTA_MODES
+    from fer_keras.explain.run import METHODS
+
+    with pytest.raises(SystemExit):
+        importlib.import_module("fer_keras.commands.explain").main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(name in text for name in (*TTA_MODES, *METHODS)), text
+
+
 def test_a_real_command_prints_nothing_before_its_own_output(tmp_path):
     """On a CPU machine TensorFlow's start-up lines (oneDNN, cuda stubs, cuInit) stay hidden."""
-    hidden = (cli.VERBOSE_ENV, "TF_CPP_MIN_LOG_LEVEL")
+    hidden = (common.VERBOSE_ENV, "TF_CPP_MIN_LOG_LEVEL")
     env = {k: v for k, v in os.environ.items() if k not in hidden}
     proc = subprocess.run([sys.executable, "-m", "fer_keras.evaluate", str(tmp_path)],
                           capture_output=True, text=True, env=env, timeout=300)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from helpers import TINY_CNN, make_fer_csv
 
+from fer_keras.commands import compare as compare_command
 from fer_keras.data import loading as data
 from fer_keras.evaluation import evaluate
 from fer_keras.experiments import compare
@@ -80,10 +81,10 @@ def test_table_format():
 
 def test_main_with_set_overrides(tmp_path, capsys):
     path = make_fer_csv(tmp_path / "fer.csv", usages=("Training", "PublicTest"))[0]
-    assert compare.main(["--data", str(path), "--set", "epochs=1", "--set",
-                         f"model_options={json.dumps(TINY_CNN)}", "--set", "crop=null",
-                         "--set", "tta=none", "--heads", "softmax,linear_svc",
-                         "--out", str(tmp_path / "m"), "--verbose", "0"]) == 0
+    assert compare_command.main(["--data", str(path), "--set", "epochs=1", "--set",
+                                 f"model_options={json.dumps(TINY_CNN)}", "--set", "crop=null",
+                                 "--set", "tta=none", "--heads", "softmax,linear_svc",
+                                 "--out", str(tmp_path / "m"), "--verbose", "0"]) == 0
     out = capsys.readouterr().out
     assert "| softmax |" in out and "| linear_svc |" in out and "| svc |" not in out
     assert "PrivateTest" not in out and "comparison.md" in out and "tencrop" not in out
@@ -94,16 +95,22 @@ def test_main_with_set_overrides(tmp_path, capsys):
     assert network["epochs"] == 1 and network["crop"] is None
 
 
-def test_main_on_a_backbone(result, tmp_path, capsys):
+def test_main_on_a_trained_model(result, tmp_path, capsys):
     root, res = result
-    assert compare.main(["--backbone", str(res["network_run"]), "--data",
-                         str(root / "fer2013.csv"), "--heads", "softmax,svc",
-                         "--tta", "flip", "--out", str(tmp_path)]) == 0
-    out = capsys.readouterr().out
-    assert "| softmax | end to end with the features | flip |" in out
+    assert compare_command.main(["--model", str(res["network_run"]), "--data",
+                                 str(root / "fer2013.csv"), "--heads", "softmax,svc",
+                                 "--tta", "flip", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "| softmax | end to end with the features | flip |" in captured.out
+    assert "note:" not in captured.err
     assert not list(tmp_path.glob("shallow_cnn_softmax_*"))  # nothing trained
-    with pytest.raises(ValueError, match="--backbone takes a trained network"):
-        compare.main(["--backbone", str(res["network_run"]), "--recipe", "cpu_fast"])
+    # the former name still works, with a note
+    assert compare_command.main(["--backbone", str(res["network_run"]), "--recipe",
+                                 "cpu_fast"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "note: --backbone is now --model (the trained network the heads are fitted on)",
+        "error: --model takes a trained network: drop --recipe, --config, --set, --seed, "
+        "--verbose and --max-minutes"]
     head_run = next(r["run_dir"] for r in res["rows"] if r["head"] == "svc")
     with pytest.raises(ValueError, match="needs a softmax network"):
         compare.compare(root / "fer2013.csv", backbone=head_run, out=tmp_path)

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from fer_keras.inference.pretrained import PRETRAINED_ROOT
+from fer_keras.commands import _training
+from fer_keras.evaluation.packaged import PRETRAINED_ROOT
 from fer_keras.training import options, recipes
 from fer_keras.training.config import CHOICES, DEFAULTS, TrainConfig, resolve_config
 
@@ -74,8 +75,8 @@ def test_every_recipe_is_a_partial_config():
 
 def parse(argv):
     p = argparse.ArgumentParser()
-    options.add_config_options(p)
-    return options.base_config(p.parse_args(argv))
+    _training.add_config_options(p)
+    return _training.base_config(p.parse_args(argv))
 
 
 def test_base_config_recipe_then_file_then_set(tmp_path):
@@ -101,6 +102,14 @@ def test_base_config_recipe_then_file_then_set(tmp_path):
 def test_base_config_errors(argv, message):
     with pytest.raises(ValueError, match=message):
         parse(argv)
+
+
+def test_base_config_without_a_command_line(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"epochs": 7}))
+    config = options.base_config("cpu_fast", config=path, changes=["epochs=9"])
+    assert config == {**recipes.recipe_config("cpu_fast"), "epochs": 9}
+    assert options.base_config() == {}
 
 
 def test_set_values_are_json_or_strings():

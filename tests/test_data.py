@@ -1,7 +1,6 @@
 """The loader: exact arrays from CSV and PNG tree, the cache, FER+, splits and weights."""
 
 import os
-import time
 
 import numpy as np
 import pytest
@@ -166,10 +165,20 @@ def test_subset_weights_folds():
         assert np.bincount(labels[va])[1] in (2, 3)
 
 
-def test_cached_reload_is_fast(tmp_path):
-    """A behavioural check that the cache is served (not a benchmark: see benchmarks/)."""
-    path, _ = make_fer_csv(tmp_path / "f.csv", n_per_class_usage=30)
-    load_fer2013(path)
-    t = time.perf_counter()
-    load_fer2013(path)
-    assert time.perf_counter() - t < 1.0
+def test_a_fresh_cache_is_served_and_a_stale_one_is_not(tmp_path, monkeypatch):
+    """The second load reads the cache, not the CSV; a changed CSV is parsed again."""
+    from fer_keras.data import loading
+
+    path, _ = make_fer_csv(tmp_path / "f.csv", n_per_class_usage=3)
+    first = load_fer2013(path)
+    parsed = []
+    parse_file = loading.parse_file
+    monkeypatch.setattr(loading, "parse_file", lambda *a, **k: parsed.append(1) or parse_file(
+        *a, **k))
+    again = load_fer2013(path)
+    assert not parsed  # served from the cache
+    assert all(np.array_equal(first[s][0], again[s][0]) for s in first)
+    with open(path, "a") as f:  # one more PublicTest row: size and mtime change
+        f.write("3," + " ".join(["7"] * 2304) + ",PublicTest\n")
+    assert len(load_fer2013(path)["PublicTest"][1]) == len(first["PublicTest"][1]) + 1
+    assert parsed == [1]

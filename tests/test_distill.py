@@ -139,7 +139,7 @@ def test_teacher_that_is_not_a_model_is_one_line(csv, tmp_path):
 
 
 def test_cli_takes_the_teacher_flags(tmp_path):
-    from fer_keras.training.options import build_parser, config_from_args
+    from fer_keras.commands.train import build_parser, config_from_args
 
     args = build_parser().parse_args(["--teacher", "models/ens", "--teacher-temperature", "2",
                                       "--teacher-weight", "0.5"])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from helpers import make_fer_csv, run_cli
 
+from fer_keras.commands import ensemble as ensemble_command
 from fer_keras.experiments import blend, ensemble, kfold
 
 MEMBERS = "a=shallow_cnn:1,b=shallow_cnn:1"
@@ -24,7 +25,7 @@ def argv(csv_path, out):
 
 
 def run_main(args):
-    return run_cli(ensemble.main, args)
+    return run_cli(ensemble_command.main, args)
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +193,7 @@ def test_fit_weights_prefers_the_informative_member():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("shallow_cnn", "MODEL:EPOCHS"), ("nope:3", "Unknown model 'nope'"),
+    ("shallow_cnn", "ARCH:EPOCHS"), ("nope:3", "Unknown model 'nope'"),
     ("shallow_cnn:1,shallow_cnn:2", "each label once"), ("", "at least one member")])
 def test_parse_members_errors(text, message):
     with pytest.raises(ensemble.EnsembleError, match=message):

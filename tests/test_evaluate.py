@@ -12,7 +12,8 @@ import pytest
 from helpers import TINY_TRAINING, make_fer_csv, make_images
 from matplotlib.figure import Figure
 
-from fer_keras import CLASS_NAMES, cli
+from fer_keras import CLASS_NAMES
+from fer_keras.commands import evaluate as evaluate_command
 from fer_keras.data.loading import load_dataset
 from fer_keras.data.pipeline import equalize_images
 from fer_keras.evaluation import evaluate
@@ -78,7 +79,7 @@ def test_evaluate_matches_training_metrics(trained):
 
 def test_main_split_and_out(trained, tmp_path, capsys):
     csv_path, run_dir = trained
-    assert evaluate.main([str(run_dir), "--split", "PrivateTest", "--data", csv_path,
+    assert evaluate_command.main([str(run_dir), "--split", "PrivateTest", "--data", csv_path,
                           "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "PrivateTest: n=14" in out and "surprise" in out
@@ -110,7 +111,7 @@ def test_cli_subprocess(trained, tmp_path):
 
 def test_main_tta_writes_its_own_files(trained, tmp_path, capsys):
     csv_path, run_dir = trained
-    assert evaluate.main([str(run_dir), "--split", "PublicTest", "--data", csv_path,
+    assert evaluate_command.main([str(run_dir), "--split", "PublicTest", "--data", csv_path,
                           "--out", str(tmp_path), "--tta", "flip"]) == 0
     assert "PublicTest (TTA flip): n=14" in capsys.readouterr().out
     assert {p.name for p in tmp_path.iterdir()} == {"metrics_PublicTest_tta-flip.json",
@@ -140,12 +141,12 @@ def test_run_scores_on_crops_of_a_crop_model(tmp_path):
 def test_model_positionally_or_by_option(trained, tmp_path, capsys):
     csv_path, run_dir = trained
     args = ["--split", "PublicTest", "--data", csv_path, "--out", str(tmp_path)]
-    assert evaluate.main(["--model", str(run_dir), *args]) == 0
+    assert evaluate_command.main(["--model", str(run_dir), *args]) == 0
     by_option = capsys.readouterr().out
-    assert evaluate.main([str(run_dir), *args]) == 0
+    assert evaluate_command.main([str(run_dir), *args]) == 0
     assert capsys.readouterr().out == by_option
     with pytest.raises(SystemExit):
-        evaluate.main([str(run_dir), "--model", str(run_dir), *args])
+        evaluate_command.main([str(run_dir), "--model", str(run_dir), *args])
     assert "give the model once" in capsys.readouterr().err
 
 
@@ -163,7 +164,8 @@ def test_packaged_model_uses_its_own_tta_and_writes_here(packaged_model, csv_pat
     here.mkdir()
     monkeypatch.chdir(here)
     before = sorted(p.name for p in packaged_model.iterdir())
-    assert evaluate.main(["--split", "PublicTest", "--data", csv_path]) == 0  # the default model
+    # the default model
+    assert evaluate_command.main(["--split", "PublicTest", "--data", csv_path]) == 0
     assert "PublicTest (TTA tencrop): n=14" in capsys.readouterr().out
     assert sorted(p.name for p in here.iterdir()) == ["confusion_PublicTest_tta-tencrop.png",
                                                       "metrics_PublicTest_tta-tencrop.json"]
@@ -174,7 +176,7 @@ def test_packaged_model_uses_its_own_tta_and_writes_here(packaged_model, csv_pat
     images, labels = load_dataset(csv_path)["PublicTest"]
     expected = classification_metrics(labels, run.scores(images, tta="tencrop"))
     assert ten["confusion_matrix"] == expected["confusion_matrix"]
-    assert evaluate.main(["cpu_fast", "--split", "PublicTest", "--data", csv_path, "--tta",
+    assert evaluate_command.main(["cpu_fast", "--split", "PublicTest", "--data", csv_path, "--tta",
                           "none", "--out", str(tmp_path / "center")]) == 0
     assert "PublicTest: n=14" in capsys.readouterr().out
     assert (tmp_path / "center" / "metrics_PublicTest.json").is_file()
@@ -182,7 +184,7 @@ def test_packaged_model_uses_its_own_tta_and_writes_here(packaged_model, csv_pat
 
 
 def test_an_unknown_model_is_one_line(packaged_model, capsys):
-    assert cli.run(evaluate.main, ["nosuch"]) == 2
+    assert evaluate_command.main(["nosuch"]) == 2
     assert capsys.readouterr().err == (
         "error: No packaged model 'nosuch' (packaged: cpu_fast), nor a run directory or .keras "
         "file of that name: pass a run directory, a .keras file or a packaged name.\n")

@@ -12,7 +12,7 @@ from helpers import fer_lines, tiny_model_options, write_csv
 from keras import layers
 from matplotlib.figure import Figure
 
-from fer_keras import cli
+from fer_keras.commands import explain as explain_command
 from fer_keras.evaluation.evaluate import Run
 from fer_keras.explain import run as explain
 from fer_keras.models import build_model, heads, list_models
@@ -280,7 +280,7 @@ def run_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("method", explain.METHODS)
 def test_cli_writes_pngs_beside_the_run(run_dir, method, capsys):
-    assert explain.main([str(run_dir), "--method", method, "--n", "3"]) == 0
+    assert explain_command.main([str(run_dir), "--method", method, "--n", "3"]) == 0
     written = [Path(line) for line in capsys.readouterr().out.split()]
     assert written and all(p.parent == run_dir / "explain" for p in written)
     for path in written:
@@ -295,42 +295,44 @@ def test_cli_explains_given_pngs_into_out(run_dir, tmp_path, capsys):
         cv2.imwrite(str(path), cv2.resize(face, (96, 96)))  # any size is resized to the model's
     args = [str(run_dir), "--method", "gradcam", "--layer", "block1_conv2", "--out",
             str(tmp_path / "out"), "--images", *map(str, paths)]
-    assert explain.main(args) == 0
+    assert explain_command.main(args) == 0
     assert (tmp_path / "out" / "gradcam_images.png").is_file()
     assert explain.plot_training_curves(run_dir).axes
 
 
 def test_cli_errors_are_one_line_with_status_2(run_dir, tmp_path, capsys):
-    def explain_command(argv):  # as python -m fer_keras.explain runs it
-        return cli.run(explain.main, argv)
+    command = explain_command.main  # as python -m fer_keras.explain runs it
 
-    assert explain_command([str(tmp_path), "--method", "saliency"]) == 2
+    assert command([str(tmp_path), "--method", "saliency"]) == 2
     assert capsys.readouterr().err.strip() == (f"error: {tmp_path} is not a run directory "
                                                "(no config.json).")
-    assert explain_command([str(run_dir), "--method", "gradcam", "--layer", "nope"]) == 2
+    assert command([str(run_dir), "--method", "gradcam", "--layer", "nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and err.endswith("Conv layers: block1_conv1, block1_conv2, "
                                             "block2_conv1, block2_conv2.")
-    assert explain_command([str(run_dir), "--method", "saliency", "--split", "PrivateTest"]) == 2
+    assert command([str(run_dir), "--method", "saliency", "--split", "PrivateTest"]) == 2
     assert "no PrivateTest rows" in capsys.readouterr().err
-    assert explain_command([str(run_dir), "--method", "saliency", "--images", "a.png"]) == 2
+    assert command([str(run_dir), "--method", "saliency", "--images", "a.png"]) == 2
     assert capsys.readouterr().err == "error: a.png: not a readable image\n"
+    assert command([str(run_dir), "--method", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("error: Unknown method 'nope'. Accepted values: "
+                                              "saliency, smoothgrad, gradcam, filters, mistakes")
     with pytest.raises(SystemExit):
-        explain.main([str(run_dir), "--method", "mistakes", "--images", "a.png"])
+        command([str(run_dir), "--method", "mistakes", "--images", "a.png"])
     assert "needs labelled images" in capsys.readouterr().err
 
 
 def test_the_model_by_option_and_a_packaged_one_written_here(run_dir, packaged_model, tmp_path,
                                                              monkeypatch, capsys):
     out = tmp_path / "by_option"
-    assert explain.main(["--model", str(run_dir), "--method", "saliency", "--n", "2", "--out",
-                         str(out)]) == 0
+    assert explain_command.main(["--model", str(run_dir), "--method", "saliency", "--n", "2",
+                                 "--out", str(out)]) == 0
     assert capsys.readouterr().out.split() == [str(out / "saliency_PublicTest.png")]
     # the default, packaged model (a 40-px crop network) explains whole faces through its views
     monkeypatch.chdir(tmp_path)
     data = str(run_dir.parent.parent / "gratings.csv")
     before = sorted(p.name for p in packaged_model.iterdir())
-    assert explain.main(["--method", "gradcam", "--n", "2", "--data", data]) == 0
+    assert explain_command.main(["--method", "gradcam", "--n", "2", "--data", data]) == 0
     written = Path(capsys.readouterr().out.strip())
     assert written.resolve() == (tmp_path / "explain" / "gradcam_PublicTest.png").resolve()
     assert written.is_file()

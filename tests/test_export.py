@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from helpers import fer_lines, make_run, write_csv
 
-from fer_keras import cli
+from fer_keras.commands import export as export_command
 from fer_keras.data.loading import load_dataset, sample_path
 from fer_keras.data.pipeline import equalize_images
 from fer_keras.evaluation.evaluate import load_run
@@ -99,14 +99,14 @@ def test_what_cannot_be_exported(runs, tmp_path):
 
 def test_cli(runs, tmp_path, capsys):
     out = tmp_path / "network"
-    assert export.main([str(runs["svc"] / "best.keras"), "--format", "tflite", "--out",
+    assert export_command.main([str(runs["svc"] / "best.keras"), "--format", "tflite", "--out",
                         str(out)]) == 0
     assert "parity PASSED on 401 PublicTest faces" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["model.tflite", "model.tflite.json"]
-    assert export.main(["--model", str(runs["svc"] / "best.keras"), "--format", "tflite",
+    assert export_command.main(["--model", str(runs["svc"] / "best.keras"), "--format", "tflite",
                         "--out", str(out)]) == 0
     assert "parity PASSED" in capsys.readouterr().out
-    assert cli.run(export.main, [str(runs["svc"]), "--format", "tflite"]) == 2
+    assert export_command.main([str(runs["svc"]), "--format", "tflite"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {runs['svc']}: cannot be exported: its SVC head")
     assert err.count("\n") == 1 and str(runs["svc"] / "best.keras") in err
@@ -146,7 +146,7 @@ def test_a_packaged_model_exports_here_with_its_own_views(packaged_model, tmp_pa
                                                           capsys):
     monkeypatch.chdir(tmp_path)
     before = sorted(p.name for p in packaged_model.iterdir())
-    assert export.main(["--format", "tflite"]) == 0  # the default, packaged model
+    assert export_command.main(["--format", "tflite"]) == 0  # the default, packaged model
     assert "parity PASSED" in capsys.readouterr().out
     report = json.loads((tmp_path / "model.tflite.json").read_text())
     assert report["tta"] == "tencrop" and report["path"] == str(tmp_path / "model.tflite")

@@ -8,8 +8,9 @@ import pytest
 from helpers import TINY_CNN, make_fer_csv, run_cli
 
 from fer_keras import _io
+from fer_keras.commands import ensemble
 from fer_keras.evaluation.run_dir import load_run
-from fer_keras.experiments import ensemble, families, kfold
+from fer_keras.experiments import families, kfold
 from fer_keras.experiments.family_ensemble import family_ensemble
 
 #: Every member tiny: one epoch of the tiny CNN, whatever the family's recipe says.

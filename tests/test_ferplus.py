@@ -1,18 +1,28 @@
 """FER+ labels: ten annotators' votes as targets, the FER+ majority as a second test label set."""
 
+import csv
+
+import cv2
 import numpy as np
 import pytest
 from helpers import TINY_TRAINING, make_fer_csv, make_ferplus_csv, run_cli
+from skimage.data import astronaut
 
-from fer_keras import _io
+from fer_keras import CLASS_NAMES, _io
+from fer_keras.commands import evaluate as evaluate_command
+from fer_keras.commands.train import main as train_main
 from fer_keras.data.ferplus import ferplus_for_dataset, ferplus_labels, load_ferplus
 from fer_keras.data.loading import load_dataset
 from fer_keras.data.parse import FER2013Error
 from fer_keras.evaluation import evaluate
+from fer_keras.evaluation.run_dir import load_run
 from fer_keras.experiments.compare import compare
+from fer_keras.inference.images import EMOTION_COLORS, draw_faces
+from fer_keras.inference.recognizer import EmotionRecognizer
+from fer_keras.inference.video import analyse_video
 from fer_keras.models.saving import load_model_file
 from fer_keras.training import config as train_config
-from fer_keras.training.train import main as train_main
+from fer_keras.training.teacher import teacher_probabilities
 from fer_keras.training.train import train
 
 #               neu hap sur sad ang dis fea con unk NF
@@ -40,6 +50,16 @@ def test_split_rows_targets_and_merged_classes(tmp_path):
     merged = ferplus_for_dataset(load_ferplus(path), dataset, merge_disgust=True)["Training"]
     np.testing.assert_array_equal(merged.majority, [5, -1, -1, -1, 0])
     np.testing.assert_allclose(merged.votes[4], [1, 0, 0, 0, 0, 0])
+    # eight classes: contempt is label 7 (6 when merged), its votes kept, its majority learnt
+    eight = ferplus_for_dataset(path, dataset, contempt=True)["Training"]
+    np.testing.assert_array_equal(eight.majority, [6, -1, -1, 7, 1])
+    np.testing.assert_array_equal(eight.trainable, [True, True, False, True, True])
+    np.testing.assert_allclose(eight.votes[3], [1 / 7, 0, 0, 0, 0, 0, 0, 6 / 7], rtol=1e-6)
+    np.testing.assert_allclose(eight.votes[0], [0.3, 0.2, 0, 0, 0.1, 0, 0.4, 0])
+    assert list(eight.targets("ferplus_votes", dataset["Training"][1])[:, 0]) == [6, 3, 7, 1]
+    seven = ferplus_for_dataset(path, dataset, merge_disgust=True, contempt=True)["Training"]
+    np.testing.assert_array_equal(seven.majority, [5, -1, -1, 6, 0])
+    assert seven.votes.shape == (5, 7)
 
 
 def test_rows_that_do_not_match_are_one_line(tmp_path):
@@ -71,6 +91,7 @@ def test_a_mismatched_file_never_stops_a_run_on_fer2013_labels(tmp_path):
     ({"labels": "ferplus_votes", "teacher": "models/x"}, "distil on labels='ferplus_majority'"),
     ({"labels": "ferplus_votes", "class_weight": True}, "Drop one of class_weight"),
     ({"labels": "ferplus"}, "Accepted values: fer2013, ferplus_majority, ferplus_votes"),
+    ({"contempt": True}, "contempt is a FER+ class: FER2013's labels have none"),
 ])
 def test_bad_label_settings(changes, message):
     with pytest.raises(ValueError) as err:
@@ -132,7 +153,7 @@ def test_a_network_on_the_votes_learns_them_and_is_scored_on_both_label_sets(fer
     assert again["accuracy"] == pytest.approx(sets["ferplus_majority"]["accuracy"])
     assert again["label_sets"]["fer2013"]["accuracy"] == pytest.approx(
         sets["fer2013"]["accuracy"])
-    code, out, _ = run_cli(evaluate.main, [str(votes_run), "--split", "PublicTest", "--out",
+    code, out, _ = run_cli(evaluate_command.main, [str(votes_run), "--split", "PublicTest", "--out",
                                            str(tmp_path / "eval")])
     assert code == 0 and "against FER+ majority" in out and "1 faces without a majority" in out
     # SVM heads on the votes network fit the most-voted label; the table shows both label sets
@@ -158,6 +179,51 @@ def test_majority_labels_and_the_missing_file_error(ferplus_data, tmp_path):
                                         "--epochs", "1", "--out", str(tmp_path / "none")])
     assert code != 0 and err.count("\n") == 1 and "FER+ labels are needed" in err
     assert not (tmp_path / "none").exists()
+
+
+def test_an_eight_class_run_learns_contempt_and_every_consumer_names_it(ferplus_data, tmp_path):
+    path, images, labels, usages = ferplus_data
+    votes = np.tile(HAPPY_VOTES, (len(usages), 1))
+    contempt = np.arange(len(labels)) // 3 % 3 != 0  # two faces in three of each split
+    votes[contempt] = [1, 0, 0, 0, 0, 0, 0, 9, 0, 0]
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "fer2013.csv").write_bytes(path.read_bytes())
+    make_ferplus_csv(folder / "fer2013new.csv", usages, votes)
+    run_dir = train({**TINY_TRAINING, "data": str(folder / "fer2013.csv"), "epochs": 1},
+                    labels="ferplus_votes",
+                    contempt=True, out=str(tmp_path / "runs"))
+    run = load_run(run_dir)
+    assert run.class_names == (*CLASS_NAMES, "contempt") and run.contempt
+    assert run.model.output_shape == (None, 8)
+    metrics = _io.read_json(run_dir / "metrics.json")
+    public = [u == "PublicTest" for u in usages]
+    assert metrics["PublicTest"]["n"] == sum(public)  # every PublicTest face has a majority
+    assert metrics["PublicTest"]["per_class"]["contempt"]["support"] == int(
+        contempt[public].sum())
+    again = evaluate.evaluate_run(run, ["PublicTest"], out=False)["PublicTest"]
+    assert again["accuracy"] == pytest.approx(metrics["PublicTest"]["accuracy"])
+    # the photo path names and draws the eighth class; the video table gains its column
+    recognizer = EmotionRecognizer(run_dir, tta="none")
+    assert recognizer.class_names[-1] == "contempt"
+    face = {"box": (2, 2, 40, 40), "emotion": "contempt", "probability": 0.9}
+    assert recognizer.scores(images[:3]).shape == (3, 8)
+    drawn = draw_faces(np.zeros((48, 48, 3), np.uint8), [face])
+    assert tuple(drawn[2, 10]) == EMOTION_COLORS["contempt"]
+    video = tmp_path / "clip.avi"
+    frame = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, frame.shape[1::-1])
+    for _ in range(2):
+        writer.write(frame)
+    writer.release()
+    analyse_video(recognizer, video, out_csv=tmp_path / "clip.csv")
+    with open(tmp_path / "clip.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and list(rows[0])[-2:] == ["neutral", "contempt"]
+    assert sum(float(rows[0][n]) for n in recognizer.class_names) == pytest.approx(1, abs=1e-3)
+    # a seven-class teacher cannot teach it
+    with pytest.raises(ValueError, match="a teacher of 7 classes .* cannot teach a student of 8"):
+        teacher_probabilities("cpu_fast", images[:2], contempt=True)
 
 
 class Interrupt(Exception):

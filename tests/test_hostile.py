@@ -21,11 +21,11 @@ import pytest
 from helpers import make_fer_csv, make_run, png_bomb
 from PIL import Image
 
-from fer_keras import cli
+from fer_keras.commands import predict
+from fer_keras.commands.convert import main as convert_cli  # in-process, one error path
 from fer_keras.data import out_folder
 from fer_keras.data.convert import convert
-from fer_keras.data.convert import main as convert_main
-from fer_keras.inference import images, predict, recognizer, video
+from fer_keras.inference import images, recognizer, video
 from fer_keras.inference.images import DEFAULT_MAX_PIXELS, ImageTooLarge
 from fer_keras.inference.inputs import collect_inputs
 from fer_keras.inference.predict import EmotionRecognizer
@@ -55,11 +55,6 @@ def no_decoding(monkeypatch):
     monkeypatch.setattr(images, "_pillow_decode",
                         lambda *a: decoded.append("pillow") or pillow(*a))
     return decoded
-
-
-def convert_cli(argv):
-    """``fer-keras convert`` in-process, through the commands' one error path."""
-    return cli.run(convert_main, argv)
 
 
 def error_lines(text):
@@ -330,9 +325,10 @@ def loads_tensorflow(pid):
 @pytest.mark.parametrize("command", [
     ["fer_keras.predict", "{photo}"],  # TensorFlow loads in main(), with a photo to analyse
     ["fer_keras.cli", "predict", "{photo}"],
-    ["fer_keras.evaluate", "{photo}"],  # TensorFlow loads as the command's module is imported
+    ["fer_keras.evaluate", "{photo}"],  # TensorFlow loads in main(), its command line parsed
     ["fer_keras.cli", "evaluate", "{photo}"],
-], ids=["predict", "fer-keras predict", "evaluate", "fer-keras evaluate"])
+    ["fer_keras.train", "--data", "{photo}"],  # TensorFlow loads as the parser is built
+], ids=["predict", "fer-keras predict", "evaluate", "fer-keras evaluate", "train"])
 def test_ctrl_c_while_tensorflow_loads_is_one_line(command, tmp_path):
     photo = tmp_path / "photo.png"
     cv2.imwrite(str(photo), np.zeros((64, 64), np.uint8))

@@ -26,7 +26,7 @@ from fastapi.testclient import TestClient
 from helpers import UvicornThread
 from skimage import data as skdata
 
-from fer_keras import cli
+from fer_keras import CLASS_NAMES, cli
 from fer_keras.inference import serve_guard
 from fer_keras.inference.serve_app import create_app, listen
 from fer_keras.inference.serve_guard import Guard, GuardedConfig
@@ -36,6 +36,8 @@ HOST = "127.0.0.1"
 
 class NoFaces:
     """A recognizer that finds nothing, after ``delay`` seconds."""
+
+    class_names = CLASS_NAMES
 
     def __init__(self, delay=0.0):
         self.delay = delay

@@ -1,5 +1,5 @@
-"""The package's layers: imports flow one way, modules stay small, the top level stays thin;
-test modules never import each other."""
+"""The package's layers: imports flow one way, the layers hold no command line, modules stay
+small, the top level stays thin; test modules never import each other."""
 
 import ast
 from pathlib import Path
@@ -8,7 +8,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fer_keras"
 # each layer may import the layers listed before it (and itself); explain and inference sit side by
-# side above evaluation and never import training or experiments
+# side above evaluation and never import training or experiments; the commands (every parser and
+# main, and fer_keras.cli, the console script) sit on top of them all
 ALLOWED = {
     "core": set(),
     "data": {"core"},
@@ -19,17 +20,24 @@ ALLOWED = {
     "explain": {"core", "data", "models", "evaluation"},
     "inference": {"core", "data", "models", "evaluation"},
 }
+ALLOWED["commands"] = set(ALLOWED)
 SUBPACKAGES = set(ALLOWED) - {"core"}
-COMMANDS = {"utils", "train", "compare", "evaluate", "predict", "export", "ensemble", "search",
-            "pretrained", "serve"}
+LIBRARY = SUBPACKAGES - {"commands"}
+# the python -m faces, each running one command's main (nothing imports one): face -> command
+FACES = {"utils": "convert", "train": "train", "compare": "compare", "evaluate": "evaluate",
+         "predict": "predict", "export": "export", "ensemble": "ensemble", "search": "search",
+         "pretrained": "package", "serve": "serve", "explain.__main__": "explain",
+         "inference.make_registration": "make_registration"}
 
 
 def layer_of(module: str) -> str:
     parts = module.split(".")
+    if ".".join(parts[1:]) in FACES:
+        return "face"
     if len(parts) > 1 and parts[1] in SUBPACKAGES:
         return parts[1]
-    if len(parts) > 1 and parts[1] in COMMANDS:
-        return "command"
+    if module == "fer_keras.cli":
+        return "commands"
     return "core"
 
 
@@ -49,7 +57,10 @@ def imports(path: Path):
 
 
 def modules():
+    """(name, path) of every module of the package (a script in a data folder is none)."""
     for path in sorted(PACKAGE.rglob("*.py")):
+        if not (path.parent / "__init__.py").is_file():
+            continue
         rel = path.relative_to(PACKAGE.parent).with_suffix("")
         yield ".".join(rel.parts), path
 
@@ -58,13 +69,37 @@ def test_imports_flow_one_way():
     wrong = []
     for name, path in modules():
         own = layer_of(name)
-        if own == "command" or name == "fer_keras.explain.__main__":
+        if own == "face":
             continue
         for line, target in imports(path):
             other = layer_of(target)
-            if other == "command" or (other != own and other not in ALLOWED[own]):
+            if other == "face" or (other != own and other not in ALLOWED[own]):
                 wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {own} imports {target}")
     assert not wrong, "\n".join(wrong)
+
+
+def imports_argparse(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import) and any(a.name == "argparse" for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and node.module == "argparse":
+            return True
+    return False
+
+
+def test_the_layers_hold_no_command_line():
+    """Every parser lives in fer_keras.commands: no layer below imports argparse."""
+    wrong = [str(path.relative_to(PACKAGE.parent)) for name, path in modules()
+             if layer_of(name) in LIBRARY | {"core"} and imports_argparse(path)]
+    assert not wrong, wrong
+
+
+def test_the_faces_are_thin():
+    """A face imports its command's main and runs it; nothing else."""
+    for face, command in sorted(FACES.items()):
+        path = PACKAGE.joinpath(*face.split(".")).with_suffix(".py")
+        assert [t for _, t in imports(path)] == [f"fer_keras.commands.{command}"], face
+        assert "import main\n" in path.read_text() and len(path.read_text().splitlines()) <= 8
 
 
 @pytest.mark.parametrize("name, path", list(modules()), ids=lambda x: str(x).split("fer_keras")[-1])
@@ -75,7 +110,7 @@ def test_modules_stay_small(name, path):
 def test_the_top_level_is_thin():
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= 14, top
-    assert {f"{c}.py" for c in COMMANDS} <= set(top)
+    assert {f"{f}.py" for f in FACES if "." not in f} <= set(top)
 
 
 # --- Tests follow the same rule: shared helpers in helpers.py, never one test module in another --

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 from helpers import TINY_CNN, make_run, tiny_model_options
 
-from fer_keras import cli
-from fer_keras.evaluation import evaluate
+from fer_keras.commands import evaluate as evaluate_command
 from fer_keras.models import build_model, heads, list_models
 from fer_keras.models.saving import (
     ModelFileError,
@@ -239,7 +238,7 @@ def test_evaluate_cli_reports_a_damaged_model_in_one_line(tmp_path, capsys):
     run_dir = make_run(tmp_path, head="softmax")
     with open(run_dir / "best.keras", "r+b") as f:
         f.truncate(1000)
-    assert cli.run(evaluate.main, [str(run_dir)]) == 2
+    assert evaluate_command.main([str(run_dir)]) == 2
     err = capsys.readouterr().err
     assert err == f"error: {run_dir / 'best.keras'}: not a .keras model file (not a zip " \
                   "archive: truncated, or another format such as a legacy .h5)\n"

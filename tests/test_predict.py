@@ -22,10 +22,11 @@ import pytest
 from helpers import make_run
 from skimage import data as skdata
 
-from fer_keras import CLASS_NAMES, cli
+from fer_keras import CLASS_NAMES
+from fer_keras.commands import predict as predict_command
 from fer_keras.data.loading import load_dataset, sample_path
 from fer_keras.evaluation import tta
-from fer_keras.inference import detectors, faces, predict
+from fer_keras.inference import detectors, faces
 from fer_keras.inference.predict import EmotionRecognizer
 
 ASTRONAUT_FACE = (176, 62, 89, 113)  # x, y, w, h of the YuNet box on data.astronaut()
@@ -286,14 +287,14 @@ def test_photos_are_searched_in_parallel_in_order(run_dir, astronaut, tmp_path):
 
 def test_softmax_model_from_a_keras_file(run_dir, astronaut):
     network = EmotionRecognizer(run_dir / "best.keras")
-    assert network.softmax and network.svc is None and network.equalize == "hist"
+    assert network.softmax and network.svc is None and network.predictor.equalize == "hist"
     face = network.detect(astronaut, "rgb")[0]
     assert face["scores"] == face["emotions"]
 
 
 def test_missing_model_is_a_clear_error(monkeypatch, tmp_path):
-    from fer_keras.evaluation import run_dir
-    monkeypatch.setattr(run_dir, "PRETRAINED_ROOT", tmp_path)  # an install without it
+    from fer_keras.evaluation import packaged
+    monkeypatch.setattr(packaged, "PRETRAINED_ROOT", tmp_path)  # an install without it
     with pytest.raises(FileNotFoundError, match="pass a run directory"):
         EmotionRecognizer()
     with pytest.raises(FileNotFoundError, match="No model at"):
@@ -353,9 +354,9 @@ def test_bad_files_are_per_file_results(recognizer, small_faces, bad_files):
 
 def test_cli_folder_with_bad_files(run_dir, bad_files, tmp_path, capsys):
     out, report = tmp_path / "out", tmp_path / "results.json"
-    status = predict.main([str(bad_files), str(bad_files / "missing.jpg"), "--model", str(run_dir),
-                           "--out", str(out), "--json", str(report), "--min-face-fraction", "0",
-                           "--max-megapixels", "100"])
+    status = predict_command.main([str(bad_files), str(bad_files / "missing.jpg"), "--model",
+                                   str(run_dir), "--out", str(out), "--json", str(report),
+                                   "--min-face-fraction", "0", "--max-megapixels", "100"])
     assert status == 1
     captured = capsys.readouterr()
     assert len(captured.err.strip().splitlines()) == 4
@@ -378,7 +379,7 @@ def test_cli_video(run_dir, astronaut, tmp_path, capsys):
         writer.write(astronaut[..., ::-1] if k < 5 else coffee)
     writer.release()
     out = tmp_path / "out"
-    assert predict.main([str(video), "--model", str(run_dir), "--out", str(out),
+    assert predict_command.main([str(video), "--model", str(run_dir), "--out", str(out),
                          "--every", "2"]) == 0
     with open(out / "clip.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -396,21 +397,21 @@ def test_cli_video(run_dir, astronaut, tmp_path, capsys):
 
 def test_cli_usage_errors(tmp_path, capsys):
     cv2.imwrite(str(tmp_path / "photo.png"), np.zeros((64, 64), np.uint8))  # work for a model
-    assert cli.run(predict.main, [str(tmp_path), "--model", str(tmp_path / "nope")]) == 2
+    assert predict_command.main([str(tmp_path), "--model", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: No model at {tmp_path / 'nope'}") and err.count("\n") == 1
     with pytest.raises(SystemExit):
-        predict.main(["--model", str(tmp_path)])  # nothing to analyse
+        predict_command.main(["--model", str(tmp_path)])  # nothing to analyse
     for flag in ("--smooth", "--min-face-fraction"):
         with pytest.raises(SystemExit):
-            predict.main([str(tmp_path), flag, "1.5"])
+            predict_command.main([str(tmp_path), flag, "1.5"])
         assert f"{flag} must be in [0, 1). Received: 1.5" in capsys.readouterr().err
     with pytest.raises(ValueError, match="min_fraction must be in"):
         faces.HaarFaceDetector(min_fraction=1)
 
 
 def test_cli_missing_webcam(run_dir, capsys):
-    assert predict.main(["--webcam", "99", "--model", str(run_dir)]) == 1
+    assert predict_command.main(["--webcam", "99", "--model", str(run_dir)]) == 1
     assert "cannot open camera 99" in capsys.readouterr().err
 
 
@@ -484,7 +485,7 @@ def test_a_packaged_model_by_name_with_its_own_views(packaged_model, astronaut, 
     assert EmotionRecognizer("cpu_fast", tta="flip").tta == "flip"
     photo = tmp_path / "astronaut.png"
     cv2.imwrite(str(photo), astronaut[..., ::-1])
-    assert predict.main([str(photo), "--model", "cpu_fast", "--json",
+    assert predict_command.main([str(photo), "--model", "cpu_fast", "--json",
                          str(tmp_path / "results.json")]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["model"] == "cpu_fast" and len(results["results"][0]["faces"]) == 1
@@ -498,7 +499,7 @@ def finished_run(root):
 
 
 def test_package_replaces_a_packaged_model_only_with_force(packaged_model, tmp_path, capsys):
-    from fer_keras import pretrained as package_command
+    from fer_keras.commands import package as package_command
 
     run = finished_run(tmp_path / "new")
     before = (packaged_model / "best.keras").read_bytes()

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from skimage import data as skdata
 
+from fer_keras.commands import make_registration
 from fer_keras.data.loading import load_dataset, sample_path
-from fer_keras.inference import detectors, make_registration
+from fer_keras.inference import detectors
 from fer_keras.inference.registration import TEMPLATE, Registration, box_centres, warp_faces
 
 pytest.importorskip("yuface")

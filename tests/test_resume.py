@@ -13,7 +13,8 @@ import keras
 import pytest
 from helpers import TINY_CNN, TINY_TRAINING
 
-from fer_keras import _io, cli, models
+from fer_keras import _io, models
+from fer_keras.commands import train as train_command
 from fer_keras.models import get_spec
 from fer_keras.models.registry import ModelSpec
 from fer_keras.training import loop as fitting
@@ -110,7 +111,7 @@ def test_sigkill_mid_epoch_then_resume(csv_path, tmp_path):
 
     # A finished run resumed: a message, nothing retrained.
     stamp = (run_dir / "best.keras").stat().st_mtime_ns
-    assert train.main(["--resume", str(run_dir)]) == 0
+    assert train_command.main(["--resume", str(run_dir)]) == 0
     assert (run_dir / "best.keras").stat().st_mtime_ns == stamp
 
 
@@ -191,8 +192,7 @@ def test_backup_restores_history_and_best_checkpoint(tmp_path):
 
 
 def test_resume_errors(csv_path, tmp_path, capsys):
-    def command(argv):  # as `fer-keras train` runs it: through the one error path
-        return cli.run(train.main, argv)
+    command = train_command.main  # as `fer-keras train` runs it: through the one error path
 
     assert command(["--resume", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith(f"error: {tmp_path} is not a run directory")

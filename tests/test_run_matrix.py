@@ -18,6 +18,7 @@ import pytest
 from helpers import TINY_TRAINING, make_fer_csv, make_ferplus_csv
 from skimage import data as skdata
 
+from fer_keras.commands import explain as explain_command
 from fer_keras.evaluation.evaluate import evaluate_run
 from fer_keras.evaluation.run_dir import load_run
 from fer_keras.evaluation.tta import TTA_MODES
@@ -34,6 +35,7 @@ TRAIN_RUNS = {
     "hist_crop_flip": {"equalize": "hist", "crop": 40, "tta": "flip"},
     "merged": {"merge_disgust": True},  # six classes
     "ferplus_votes": {"labels": "ferplus_votes"},  # FER+ vote distributions as targets
+    "contempt": {"labels": "ferplus_votes", "contempt": True},  # eight classes
     "vgg96": {"model": "vgg16_transfer", "fine_tune_epochs": 0,
               "model_options": {"weights": None, "image_size": 96, "dense_units": 8}},
 }
@@ -123,12 +125,38 @@ def test_evaluate(runs, name, mode, tmp_path):
     assert list(results) == ["PublicTest", "PrivateTest"]
     for split, metrics in results.items():
         assert metrics["n"] == 14 and metrics["tta"] == mode and 0 <= metrics["accuracy"] <= 1
-        assert metrics["labels"] == ("ferplus_majority" if name == "ferplus_votes" else "fer2013")
+        assert metrics["labels"] == ("ferplus_majority" if name in ("ferplus_votes", "contempt")
+                                     else "fer2013")
         assert set(metrics["label_sets"]) == {"fer2013", "ferplus_majority"}
         assert list(metrics["per_class"]) == list(run.class_names)
         assert np.asarray(metrics["confusion_matrix"]).shape == (len(run.class_names),) * 2
         suffix = "" if mode == "none" else f"_tta-{mode}"
         assert (tmp_path / f"metrics_{split}{suffix}.json").is_file()
+
+
+@pytest.mark.parametrize("name", RUNS)
+def test_every_consumer_gives_the_same_scores(runs, name):
+    """evaluate, predict (the recognizer, serve, video) and export's graph score alike."""
+    run = load_run(runs[name])
+    faces = np.asarray(make_fer_csv(Path(runs.csv).with_name(f"faces_{name}.csv"), 1,
+                                    seed=5)[1][0])
+    evaluated = run.scores(faces)  # what evaluate_run scores, at the run's own TTA
+    assert evaluated.shape == (len(faces), len(run.class_names))
+    predicted = EmotionRecognizer(runs[name]).scores(faces)
+    np.testing.assert_allclose(predicted, evaluated, rtol=1e-5, atol=1e-5)
+    if name not in SVC_RUNS:  # the graph every export format is written from
+        graph, config, _ = export.load_graph_model(runs[name])
+        x = faces.astype(np.float32)[..., None]
+        if run.config.get("equalize"):
+            from fer_keras.data.pipeline import equalize_images
+            x = equalize_images(faces, run.config["equalize"]).astype(np.float32)[..., None]
+        exported = np.asarray(graph.predict_on_batch(x), np.float32)
+        assert config["tta"] == run.tta_mode()
+        if "bf16" in name or name.startswith("compare") or name == "ensemble":
+            # exported as a float32 rebuild of a bfloat16 network: the same class nearly always
+            assert (exported.argmax(1) == evaluated.argmax(1)).mean() >= 0.85
+        else:
+            np.testing.assert_allclose(exported, evaluated, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("method", explain.METHODS)
@@ -137,12 +165,11 @@ def test_explain(runs, name, method, tmp_path, capsys):
     out = tmp_path / "explain"
     if name == "ensemble" and method in ("gradcam", "filters"):
         with pytest.raises(ValueError) as err:
-            explain.main([str(runs[name]), "--method", method, "--data", runs.csv, "--out",
-                          str(out)])
+            explain.explain_model(runs[name], method, data_path=runs.csv, out=out)
         assert "explain a member" in one_line(err, runs[name]) and not out.exists()
         return
-    assert explain.main([str(runs[name]), "--method", method, "--n", "2", "--data", runs.csv,
-                         "--out", str(out)]) == 0
+    assert explain_command.main([str(runs[name]), "--method", method, "--n", "2", "--data",
+                                 runs.csv, "--out", str(out)]) == 0
     written = [Path(line) for line in capsys.readouterr().out.split()]
     assert written and all(p.parent == out for p in written)
     for path in written:
@@ -188,7 +215,7 @@ def astronaut():
 def test_recognizer(runs, name, astronaut):
     run = load_run(runs[name])
     recognizer = EmotionRecognizer(runs[name])
-    assert recognizer.tta == ("none" if name in SVC_RUNS else run.tta_mode())
+    assert recognizer.tta == run.tta_mode()
     faces = recognizer.detect(astronaut, channel_order="rgb")
     assert len(faces) == 1
     assert list(faces[0]["emotions"]) == list(run.class_names)

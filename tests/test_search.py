@@ -12,11 +12,12 @@ import pytest
 from helpers import make_fer_csv
 from matplotlib.figure import Figure
 
+from fer_keras.commands import search as search_command
 from fer_keras.data.figures import plot_search_heatmap
 from fer_keras.experiments import search
 from fer_keras.training import recipes, train
 
-ARGS = ["--model", "shallow_cnn", "--optimizers", "sgd,adam", "--schedules", "constant,cosine",
+ARGS = ["--arch", "shallow_cnn", "--optimizers", "sgd,adam", "--schedules", "constant,cosine",
         "--epochs", "1", "--model-options", '{"filters": [8, 16], "dense_units": 16}',
         "--verbose", "0", "--name", "grid"]
 
@@ -45,14 +46,14 @@ def test_search_trains_each_pair_once_and_resumes_a_killed_trial(csv_path, tmp_p
         return real_fit(*args, **kwargs)
 
     monkeypatch.setattr(train, "fit_phases", dying_fit)
-    with pytest.raises(KeyboardInterrupt):
-        search.main(argv)
+    assert search_command.main(argv) == 130
+    assert capsys.readouterr().err.endswith("interrupted\n")
     assert [r["status"] for r in search.read_results(search_dir)] == [
         "finished", "finished", "failed"]
     monkeypatch.setattr(train, "fit_phases", real_fit)
 
     # Rerun: the killed trial continues its own run directory, the last one is trained.
-    assert search.main(argv) == 0
+    assert search_command.main(argv) == 0
     assert "| optimizer | schedule |" in capsys.readouterr().out
     runs = run_dirs(search_dir)
     assert len(runs) == 4 and len({r.parent for r in runs}) == 4  # one run per trial directory
@@ -77,14 +78,13 @@ def test_search_trains_each_pair_once_and_resumes_a_killed_trial(csv_path, tmp_p
     monkeypatch.setattr(train, "train", lambda *a, **k: calls.append(a))
     monkeypatch.setattr(train, "resume", lambda *a, **k: calls.append(a))
     before = (search_dir / "results.csv").read_text()
-    assert search.main(argv) == 0
+    assert search_command.main(argv) == 0
     assert calls == [] and run_dirs(search_dir) == runs
     assert (search_dir / "results.csv").read_text() == before
 
     # The same name with other settings is refused before anything trains.
-    with pytest.raises(search.SearchSettingsError,
-                       match="holds a search with other settings \\(seed: 0 → 1\\)"):
-        search.main([*argv, "--seed", "1"])
+    assert search_command.main([*argv, "--seed", "1"]) == 2
+    assert "holds a search with other settings (seed: 0 → 1)" in capsys.readouterr().err
 
 
 def test_unknown_optimizer_lists_the_accepted_values(tmp_path):

@@ -25,7 +25,8 @@ from helpers import make_run, png_bomb
 from PIL import Image
 from skimage import data as skdata
 
-from fer_keras import CLASS_NAMES, __version__, cli, serve
+from fer_keras import CLASS_NAMES, __version__, cli
+from fer_keras.commands import serve
 from fer_keras.inference import serve_limits
 from fer_keras.inference.recognizer import EmotionRecognizer
 from fer_keras.inference.serve_app import STATIC, create_app
@@ -264,6 +265,7 @@ class Watched:
 
     def __init__(self, inner, delay=0.0):
         self.inner, self.delay, self.active, self.peak = inner, delay, 0, 0
+        self.class_names = inner.class_names
         self.guard = threading.Lock()
 
     def detect(self, image, *args, **kwargs):

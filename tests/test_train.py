@@ -10,6 +10,7 @@ import keras
 import pytest
 from helpers import TINY_TRAINING, make_fer_csv
 
+from fer_keras.commands import train as train_command
 from fer_keras.data import loading as data
 from fer_keras.models import heads
 from fer_keras.training import train
@@ -118,24 +119,36 @@ def test_config_from_args_merges_file_and_flags(tmp_path):
     saved = {**train.DEFAULTS, "model": "vgg16_transfer", "epochs": 9,
              "model_options": {"image_size": 32}, "versions": {}}
     (tmp_path / "config.json").write_text(json.dumps(saved))
-    args = train.build_parser().parse_args(
+    args = train_command.build_parser().parse_args(
         ["--config", str(tmp_path / "config.json"), "--epochs", "2", "--weights", "none",
          "--equalize", "none", "--no-augment", "--model-options", '{"dense_units": 3}'])
-    config = train.resolve_config(train.config_from_args(args))
+    config = train.resolve_config(train_command.config_from_args(args))
     assert config["epochs"] == 2 and config["augment"] is False and config["equalize"] is None
     assert config["model_options"] == {"image_size": 32, "dense_units": 3, "weights": None}
     assert config["learning_rate"] == train.DEFAULTS["learning_rate"]
+
+
+def test_arch_names_the_architecture_and_model_still_works(capsys):
+    parse = train_command.build_parser().parse_args
+    assert train_command.config_from_args(parse(["--arch", "resnet18"]))["model"] == "resnet18"
+    assert capsys.readouterr().err == ""
+    assert train_command.config_from_args(parse(["--model", "vgg_fer"]))["model"] == "vgg_fer"
+    assert capsys.readouterr().err == ("note: --model names a trained model now; use --arch for "
+                                       "an architecture\n")
+    with pytest.raises(SystemExit):
+        parse(["--arch", "nope"])
+    assert "invalid choice: 'nope'" in capsys.readouterr().err
 
 
 def test_main_and_replay(csv_path, tmp_path, capsys):
     argv = ["--data", csv_path, "--out", str(tmp_path), "--epochs", "1", "--batch-size", "8",
             "--model-options", '{"filters": [4], "dense_units": 6}', "--head", "l2svm",
             "--verbose", "0", "--seed", "3"]
-    assert train.main(argv) == 0
+    assert train_command.main(argv) == 0
     (run_dir,) = tmp_path.glob("shallow_cnn_l2svm_*")
     assert "PublicTest accuracy" in capsys.readouterr().out
 
-    assert train.main(["--config", str(run_dir / "config.json"), "--epochs", "2"]) == 0
+    assert train_command.main(["--config", str(run_dir / "config.json"), "--epochs", "2"]) == 0
     replay = sorted(tmp_path.glob("shallow_cnn_l2svm_*"))[-1]
     original = json.loads((run_dir / "config.json").read_text())
     replayed = json.loads((replay / "config.json").read_text())

@@ -13,15 +13,10 @@ import numpy as np
 import pytest
 from helpers import fer_lines, make_fer_csv, make_images, write_csv
 
-from fer_keras import CLASS_NAMES, cli
+from fer_keras import CLASS_NAMES
+from fer_keras.commands.convert import main  # the converter's command line (one error path)
 from fer_keras.data import parse
 from fer_keras.data.convert import JOURNAL, convert, finish_swap
-from fer_keras.data.convert import main as convert_main
-
-
-def main(argv):
-    """The converter's command line as ``fer-keras convert`` runs it (one error path)."""
-    return cli.run(convert_main, argv)
 
 
 def tree_files(out):

@@ -21,6 +21,7 @@ import pytest
 from helpers import make_run
 from skimage import data as skdata
 
+from fer_keras.commands import predict as predict_command
 from fer_keras.inference import predict
 from fer_keras.inference.predict import EmotionRecognizer
 from fer_keras.inference.tracking import count_flips
@@ -176,7 +177,7 @@ def test_a_closed_camera_ends_cleanly_with_a_status_line(run_dir, monkeypatch, t
     monkeypatch.setattr(cv2, "VideoCapture",
                         lambda source: Camera([frame] * 12) if source == 0 else real(source))
     out = tmp_path / "out"
-    assert predict.main(["--webcam", "0", "--model", str(run_dir), "--out", str(out)]) == 0
+    assert predict_command.main(["--webcam", "0", "--model", str(run_dir), "--out", str(out)]) == 0
     captured = capsys.readouterr()
     assert re.search(r"camera 0: 12 frames \[[0-9:]+, [0-9.]+frame/s\], 1 face: #1 \w+ 0\.\d\d",
                      captured.err), captured.err

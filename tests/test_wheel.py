@@ -79,7 +79,8 @@ def test_the_wheel_holds_the_package_data(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name in ("fer_keras/py.typed", "fer_keras/data/sample/fer2013_sample.csv.gz",
                  "fer_keras/data/sample/README.md", "fer_keras/pretrained/cpu_fast/best.keras",
-                 "fer_keras/pretrained/cpu_fast/config.json", "fer_keras/cli.py"):
+                 "fer_keras/pretrained/cpu_fast/config.json", "fer_keras/cli.py",
+                 "fer_keras/commands/train.py"):
         assert name in names, name
     assert not [n for n in names if "__pycache__" in n or n.endswith(".npz")]
 

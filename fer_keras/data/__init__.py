@@ -15,11 +15,13 @@ from fer_keras.data.ferplus import (
     load_ferplus,
 )
 from fer_keras.data.loading import (
+    CONTEMPT,
     FULL_CSV,
     MERGED_CLASS_NAMES,
     SAMPLE_CSV,
     class_names,
     class_weights,
+    config_class_names,
     dataset_dir,
     default_data_path,
     find_duplicates,
@@ -56,6 +58,8 @@ __all__ = [
     "MERGED_CLASS_NAMES",
     "merge_disgust",
     "class_names",
+    "CONTEMPT",
+    "config_class_names",
     "stratified_kfold",
     "train_split",
     "find_duplicates",

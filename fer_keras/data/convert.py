@@ -1,7 +1,7 @@
 """Convert a FER2013 CSV into a tree of PNG images: `fer-keras convert`.
 
-`fer-keras convert --data fer2013.csv --out dataset` (or `python -m fer_keras.utils`; `--csv` is
-the same as `--data`) writes the tree into the folder `--out`.
+`fer-keras convert --data fer2013.csv --out dataset` (or `python -m fer_keras.utils`; the command
+is `fer_keras.commands.convert`) writes the tree into the folder `--out`.
 
 The tree is a contract other tools rely on::
 
@@ -21,7 +21,6 @@ one into the same folder refuses, and whatever a killed one left there is cleane
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import shutil
@@ -33,7 +32,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from fer_keras import CLASS_NAMES, cli
+from fer_keras import CLASS_NAMES
 from fer_keras.data.out_folder import (
     JOURNAL,
     clean_leftovers,
@@ -44,8 +43,7 @@ from fer_keras.data.out_folder import (
 )
 from fer_keras.data.parse import ALL_USAGES, NO_LABEL, FER2013Error, default_workers, parse_file
 
-__all__ = ["JOURNAL", "UNLABELED_DIR", "build_parser", "class_dir", "convert", "finish_swap",
-           "main", "summary"]
+__all__ = ["JOURNAL", "UNLABELED_DIR", "class_dir", "convert", "finish_swap", "summary"]
 
 UNLABELED_DIR = "unlabeled"
 _WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
@@ -191,27 +189,3 @@ def summary(tree: dict) -> str:
         lines.append(f"{d:<12}" + "".join(f"{tree[u].get(d, 0):>13}" for u in tree))
     lines.append(f"{'total':<12}" + "".join(f"{sum(c.values()):>13}" for c in tree.values()))
     return "\n".join(lines)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = cli.parser("utils", "Convert a FER2013 CSV (fer2013.csv, icml_face_data.csv, Kaggle "
-                   "train.csv / test.csv; .csv or .csv.gz) into "
-                   "OUT/<Usage>/<label>_<name>/<row>.png.")
-    cli.add_data(p, "dataset/fer2013.csv; a CSV, not a tree", "--csv", metavar="CSV")
-    p.set_defaults(data="dataset/fer2013.csv")
-    cli.add_out(p, "the <Usage>/ folders", "dataset")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing tree")
-    p.add_argument("--workers", type=int, default=None,
-                   help="parallel threads (default: every CPU)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
-    return p
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    tree = convert(args.data, args.out, overwrite=args.overwrite, workers=args.workers,
-                   progress=not args.quiet)
-    if not args.quiet:
-        print(f"wrote {sum(sum(c.values()) for c in tree.values())} images to {args.out}/")
-        print(summary(tree))
-    return 0

@@ -14,6 +14,10 @@ A run's **label set** (:data:`LABEL_SETS`) says what it learns from:
   not-a-face and contempt votes dropped; rows whose majority is one of those, or with no vote
   for the seven, are left out).
 
+A run's **class set** is FER2013's seven emotions (six with ``merge_disgust``), or with
+``contempt`` eight: FER+'s contempt becomes a class of its own after them (label 7), its votes
+kept and its majority rows learnt and scored. Only the FER+ label sets know contempt.
+
 Test scores on FER+ always use the strict majority (:attr:`FerPlusSplit.majority`), rows without
 one excluded and counted.
 
@@ -50,6 +54,7 @@ FERPLUS_COLUMNS = ("neutral", "happiness", "surprise", "sadness", "anger", "disg
 _FERPLUS_TO_FER = np.array([6, 3, 5, 4, 0, 1, 2, -1, -1, -1])
 # The FER+ column of each FER2013 class, in FER2013 label order.
 _FER_COLUMNS = np.array([list(_FERPLUS_TO_FER).index(i) for i in range(len(CLASS_NAMES))])
+_CONTEMPT_COLUMN = FERPLUS_COLUMNS.index("contempt")
 
 
 def load_ferplus(path):
@@ -59,7 +64,7 @@ def load_ferplus(path):
         dict with `votes` int `(n, 10)` in `FERPLUS_COLUMNS` order; `labels` int64 `(n,)`, the
         FER2013 label of the majority vote (-1 where the majority is contempt, unknown or
         not-a-face, where votes tie, or where the row has no image); `usage`, the Usage strings;
-        `has_image`, bool.
+        `has_image`, bool; `top`, the column of the strict majority (-1 where none).
     """
     import pandas as pd
 
@@ -84,10 +89,10 @@ def load_ferplus(path):
     has_image = np.asarray(has_image.fillna(False), bool)
     top = votes.argmax(1)
     tie = (votes == votes.max(1, keepdims=True)).sum(1) > 1
-    labels = _FERPLUS_TO_FER[top]
-    labels[tie | ~has_image | (votes.sum(1) == 0)] = -1
-    return {"votes": votes, "labels": labels.astype(np.int64), "usage": df["Usage"].to_numpy(str),
-            "has_image": has_image, "path": str(path)}
+    top[tie | ~has_image | (votes.sum(1) == 0)] = -1
+    labels = np.where(top >= 0, _FERPLUS_TO_FER[top.clip(0)], -1)
+    return {"votes": votes, "labels": labels.astype(np.int64), "top": top.astype(np.int64),
+            "usage": df["Usage"].to_numpy(str), "has_image": has_image, "path": str(path)}
 
 
 @dataclass(frozen=True)
@@ -136,8 +141,8 @@ def default_ferplus_path(data_path) -> Path | None:
     return next((folder / n for n in FERPLUS_NAMES if (folder / n).is_file()), None)
 
 
-def ferplus_for_dataset(ferplus, dataset: dict, *, merge_disgust: bool = False
-                        ) -> dict[str, FerPlusSplit]:
+def ferplus_for_dataset(ferplus, dataset: dict, *, merge_disgust: bool = False,
+                        contempt: bool = False) -> dict[str, FerPlusSplit]:
     """:class:`FerPlusSplit` of every split of ``dataset`` (``load_dataset`` output).
 
     The rows of each Usage in the FER+ file are matched in order with the rows of that split; a
@@ -147,6 +152,8 @@ def ferplus_for_dataset(ferplus, dataset: dict, *, merge_disgust: bool = False
         ferplus: a ``fer2013new.csv`` path or :func:`load_ferplus` output.
         dataset: ``{split: (images, labels)}``.
         merge_disgust: six classes, disgust's votes counted as angry's.
+        contempt: contempt as one more class after the others (its votes kept, its majority
+            rows labelled ``len(classes) - 1``).
 
     Raises:
         FER2013Error: the FER+ file's rows of a split are not as many as the data's.
@@ -161,14 +168,18 @@ def ferplus_for_dataset(ferplus, dataset: dict, *, merge_disgust: bool = False
                                f"{len(labels)}: its rows do not match the FER2013 CSV's (row i "
                                "of fer2013new.csv is row i of fer2013.csv)")
         votes, majority = fp["votes"][rows], fp["labels"][rows].copy()
+        kept = [*_FER_COLUMNS, _CONTEMPT_COLUMN] if contempt else list(_FER_COLUMNS)
+        dropped = [i for i in range(len(FERPLUS_COLUMNS)) if i not in kept]
+        trainable = (fp["has_image"][rows] & (votes[:, kept].sum(1) > 0)
+                     & (votes[:, kept].max(1) >= votes[:, dropped].max(1)))
         fer_votes = votes[:, _FER_COLUMNS].astype(np.float32)
-        excluded = votes[:, [FERPLUS_COLUMNS.index(c) for c in ("contempt", "unknown", "NF")]]
-        trainable = (fp["has_image"][rows] & (fer_votes.sum(1) > 0)
-                     & (fer_votes.max(1) >= excluded.max(1)))
         if merge_disgust:
             fer_votes = np.concatenate([fer_votes[:, :1] + fer_votes[:, 1:2], fer_votes[:, 2:]],
                                        axis=1)
             majority = loading.merge_disgust(majority)
+        if contempt:  # one more class after the others
+            majority[fp["top"][rows] == _CONTEMPT_COLUMN] = fer_votes.shape[1]
+            fer_votes = np.concatenate([fer_votes, votes[:, [_CONTEMPT_COLUMN]]], axis=1)
         totals = fer_votes.sum(1, keepdims=True)
         fer_votes = np.divide(fer_votes, totals, out=np.zeros_like(fer_votes), where=totals > 0)
         out[split] = FerPlusSplit(majority, fer_votes, trainable)
@@ -176,7 +187,8 @@ def ferplus_for_dataset(ferplus, dataset: dict, *, merge_disgust: bool = False
 
 
 def ferplus_labels(dataset: dict, data_path=None, ferplus=None, *, required: bool = False,
-                   merge_disgust: bool = False) -> dict[str, FerPlusSplit] | None:
+                   merge_disgust: bool = False, contempt: bool = False
+                   ) -> dict[str, FerPlusSplit] | None:
     """:func:`ferplus_for_dataset` of ``ferplus``, else of the FER+ file beside ``data_path``.
 
     Returns ``None`` when no path is given and none lies beside the data, unless ``required``.
@@ -197,7 +209,7 @@ def ferplus_labels(dataset: dict, data_path=None, ferplus=None, *, required: boo
     try:
         if not Path(path).is_file():
             raise FER2013Error(path, None, "no such FER+ file")
-        return ferplus_for_dataset(path, dataset, merge_disgust=merge_disgust)
+        return ferplus_for_dataset(path, dataset, merge_disgust=merge_disgust, contempt=contempt)
     except FER2013Error as error:
         if required:
             raise

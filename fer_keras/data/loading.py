@@ -214,9 +214,26 @@ def merge_disgust(labels) -> np.ndarray:
     return np.where(labels == NO_LABEL, NO_LABEL, _MERGE_DISGUST[labels.clip(0)])
 
 
-def class_names(merge_disgust: bool = False) -> tuple[str, ...]:
-    """Class names in label order: FER2013's seven, or the six of :func:`merge_disgust` labels."""
-    return MERGED_CLASS_NAMES if merge_disgust else CLASS_NAMES
+#: The class FER+ adds to FER2013's: label ``len(class_names(merge_disgust))`` of a run with it.
+CONTEMPT = "contempt"
+
+
+def class_names(merge_disgust: bool = False, contempt: bool = False) -> tuple[str, ...]:
+    """Class names in label order: FER2013's seven, or the six of :func:`merge_disgust` labels;
+    with ``contempt``, FER+'s eighth class after them (label 7, or 6 when merged).
+
+    Example:
+        >>> class_names(contempt=True)[-2:]
+        ('neutral', 'contempt')
+    """
+    names = MERGED_CLASS_NAMES if merge_disgust else CLASS_NAMES
+    return (*names, CONTEMPT) if contempt else names
+
+
+def config_class_names(config) -> tuple[str, ...]:
+    """:func:`class_names` of a run config (a mapping with ``merge_disgust`` and ``contempt``)."""
+    return class_names(bool(config.get("merge_disgust", False)),
+                       bool(config.get("contempt", False)))
 
 
 def stratified_kfold(labels, n_splits: int = 5, seed: int = 0):

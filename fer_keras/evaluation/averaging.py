@@ -68,6 +68,7 @@ def ensemble_config(runs: Sequence[Run], labels: Sequence[str], **extra) -> dict
     return {"model": "ensemble", "head": "softmax", "kind": "ensemble", "tta": "none",
             "crop": None, "equalize": first.get("equalize"),
             "merge_disgust": bool(first.get("merge_disgust", False)),
+            "contempt": bool(first.get("contempt", False)),
             "members": [{"label": label, "run_dir": str(run.run_dir), "tta": run.tta_mode()}
                         for run, label in zip(runs, labels, strict=True)],
             **extra}

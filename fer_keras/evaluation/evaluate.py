@@ -18,11 +18,10 @@ without TTA.
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
-from fer_keras import TEST_SPLIT, USAGES, VAL_SPLIT, _io, cli
+from fer_keras import TEST_SPLIT, VAL_SPLIT, _io
 from fer_keras.data import loading as data
 from fer_keras.data.ferplus import ferplus_labels
 from fer_keras.evaluation.metrics import (
@@ -31,8 +30,7 @@ from fer_keras.evaluation.metrics import (
     own_label_set,
     save_confusion_figure,
 )
-from fer_keras.evaluation.run_dir import DEFAULT_MODEL, Run, load_run
-from fer_keras.evaluation.tta import TTA_MODES
+from fer_keras.evaluation.run_dir import Run, load_run
 
 #: Splits evaluated when none is asked for (those the data has).
 EVALUATION_SPLITS = (VAL_SPLIT, TEST_SPLIT)
@@ -84,7 +82,8 @@ def evaluate_run(run: Run | str | os.PathLike, splits=None, *, dataset: dict | N
                          f"its splits: {', '.join(dataset)}.")
     own = own_label_set(run.label_set)
     fp = ferplus_labels(dataset, data_path, ferplus,
-                        required=own != "fer2013", merge_disgust=run.merge_disgust)
+                        required=own != "fer2013", merge_disgust=run.merge_disgust,
+                        contempt=run.contempt)
     out = run.output_dir() if out is None else out
     suffix = "" if tta == "none" else f"_tta-{tta}"
     results = {}
@@ -128,30 +127,3 @@ def format_metrics(metrics: dict) -> str:
         lines.append(f"  against {LABEL_SET_TITLES[name]}: accuracy={m['accuracy']:.4f}  "
                      f"macro-F1={m['macro_f1']:.4f}  n={m['n']}{excluded}")
     return "\n".join(lines)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = cli.parser("evaluate", __doc__.split("\n")[0])
-    cli.add_model(p, default=DEFAULT_MODEL)
-    p.add_argument("--split", action="append", choices=USAGES,
-                   help="split to evaluate; repeatable (default: every evaluation split present)")
-    cli.add_data(p, "the run's own; for a packaged model dataset/fer2013.csv if present, else "
-                 "the embedded sample")
-    cli.add_out(p, "metrics_<split>.json and confusion_<split>.png",
-                shown_default="the run directory, or the current folder for a packaged model")
-    cli.add_tta(p, TTA_MODES, "the scores (the files of a mode other than none end in "
-                "_tta-<mode>)")
-    p.add_argument("--ferplus", metavar="FILE", help="FER+ labels (fer2013new.csv) to score the "
-                   "FER+ majority too (default: the run's own, else the file beside the data)")
-    return p
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    run = load_run(cli.model_argument(args, parser))
-    results = evaluate_run(run, args.split, data_path=args.data, out=args.out, tta=args.tta,
-                           ferplus=args.ferplus)
-    for metrics in results.values():
-        print(format_metrics(metrics))
-    return 0

@@ -1,7 +1,7 @@
 """The run-directory API: what a run directory holds and how to open one, name one, stamp one.
 
-`resolve_model` turns what a user names as a model (a run directory, a ``.keras`` file or the NAME
-of a model packaged in ``fer_keras/pretrained/NAME/``, e.g. ``cpu_fast``) into its path;
+`fer_keras.evaluation.packaged.resolve_model` turns what a user names as a model (a run
+directory, a ``.keras`` file or the NAME of a packaged model, e.g. ``cpu_fast``) into its path;
 `Run`/`load_run` open it (its config, network, frozen-feature head or SVC); `make_run_dir` names
 a new run; `library_versions` is what every run records.
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -25,62 +25,11 @@ from sklearn.pipeline import Pipeline
 
 from fer_keras import __version__, _io
 from fer_keras.data import loading as data
-from fer_keras.data import pipeline
-from fer_keras.evaluation.tta import check_mode, model_input_size, tta_scores
+from fer_keras.evaluation.packaged import is_packaged, resolve_model
+from fer_keras.evaluation.predictor import Predictor
+from fer_keras.evaluation.tta import check_mode
 from fer_keras.models import heads
 from fer_keras.models.saving import ModelFileError, load_model_file
-
-#: Where the models packaged with fer_keras live, one folder each (``fer_keras/pretrained/NAME``).
-PRETRAINED_ROOT = Path(__file__).resolve().parent.parent / "pretrained"
-#: The packaged model used when no model is named.
-DEFAULT_MODEL = "cpu_fast"
-
-
-def packaged_models() -> list[str]:
-    """Names of the models packaged in :data:`PRETRAINED_ROOT` (folders holding a best.keras)."""
-    root = PRETRAINED_ROOT
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / "best.keras").is_file())
-
-
-def packaged_model(name: str = DEFAULT_MODEL) -> Path:
-    """The folder of the packaged model ``name``; the one-line error lists the packaged names."""
-    names = packaged_models()
-    if name not in names:
-        raise FileNotFoundError(
-            f"No packaged model {name!r} (packaged: {', '.join(names) or 'none'}), nor a run "
-            "directory or .keras file of that name: pass a run directory, a .keras file or a "
-            "packaged name.")
-    return PRETRAINED_ROOT / name
-
-
-def resolve_model(name_or_path: str | os.PathLike | None = None) -> Path:
-    """The path of the model a user names: a run directory, a ``.keras`` file or a packaged NAME.
-
-    An existing path wins over a packaged name; ``None`` is the packaged :data:`DEFAULT_MODEL`.
-
-    Raises:
-        FileNotFoundError: nothing of that name; the one-line message lists the packaged names.
-
-    Example:
-        >>> resolve_model("cpu_fast")  # doctest: +SKIP
-        PosixPath('.../fer_keras/pretrained/cpu_fast')
-    """
-    if name_or_path is None:
-        return packaged_model()
-    path = Path(name_or_path)
-    if path.exists():
-        return path
-    if len(path.parts) == 1 and path.suffix != ".keras":  # a bare name: a packaged model's
-        return packaged_model(path.name)
-    raise FileNotFoundError(f"No model at {path}: pass a run directory, a .keras file or a "
-                            f"packaged model name ({', '.join(packaged_models()) or 'none'}).")
-
-
-def is_packaged(path: str | os.PathLike) -> bool:
-    """Whether ``path`` lies inside :data:`PRETRAINED_ROOT` (the installed package)."""
-    return Path(path).resolve().is_relative_to(PRETRAINED_ROOT.resolve())
 
 
 def outputs_softmax(model: keras.Model) -> bool:
@@ -115,26 +64,22 @@ class Run:
     svc: Pipeline | None = None
     feature_head: keras.Model | None = None
 
-    def scores(self, images: np.ndarray, batch_size: int = 256, tta: str = "none") -> np.ndarray:
-        """Scores ``(n, 7)`` of raw uint8 images ``(n, 48, 48)``, preprocessed as in training.
+    _predictors: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
-        Equalisation (if the run used it) applies to the whole faces; the network (and its SVC or
-        feature head) then scores the views of ``tta`` (one of
-        :data:`~fer_keras.evaluation.tta.TTA_MODES`)
-        at its own input side, and the scores are averaged
-        (:func:`fer_keras.evaluation.tta.tta_scores`).
-        """
-        images = np.asarray(images)
-        if images.ndim == 4 and images.shape[-1] == 1:
-            images = images[..., 0]
-        images = pipeline.equalize_images(images, self.config.get("equalize"))
+    def predictor(self, tta: str | None = None, batch_size: int = 256) -> Predictor:
+        """The run's one scorer (:class:`~fer_keras.evaluation.predictor.Predictor`) at ``tta``
+        (default: the run's own mode), built once per mode and batch size."""
+        key = (self.tta_mode(tta), batch_size)
+        if key not in self._predictors:
+            self._predictors[key] = Predictor(self, key[0], batch_size)
+        return self._predictors[key]
 
-        def score(view):
-            return heads.predict_scores(
-                self.model, pipeline.make_dataset(view, batch_size=batch_size), svc=self.svc,
-                feature_head=self.feature_head, feature_layer=self.feature_layer)
-
-        return tta_scores(score, images, tta, model_input_size(self.model))
+    def scores(self, images: np.ndarray, batch_size: int = 256, tta: str | None = None
+               ) -> np.ndarray:
+        """Float32 scores ``(n, k)`` of raw uint8 faces ``(n, 48, 48)``, preprocessed as in
+        training, averaged over the views of ``tta`` (default: the run's own mode): the scores
+        every command reports (:meth:`predictor`)."""
+        return self.predictor(tta, batch_size).scores(images)
 
     @property
     def feature_layer(self) -> str:
@@ -151,13 +96,19 @@ class Run:
 
     @property
     def class_names(self) -> tuple[str, ...]:
-        """The run's class names in score order: FER2013's seven, or six with ``merge_disgust``."""
-        return data.class_names(self.config.get("merge_disgust", False))
+        """The run's class names in score order: FER2013's seven, or six with ``merge_disgust``,
+        then ``contempt`` for a run with FER+'s eighth class."""
+        return data.config_class_names(self.config)
 
     @property
     def merge_disgust(self) -> bool:
         """Whether the run has six classes, disgust merged into angry."""
         return bool(self.config.get("merge_disgust", False))
+
+    @property
+    def contempt(self) -> bool:
+        """Whether the run has FER+'s contempt as a class of its own (after the others)."""
+        return bool(self.config.get("contempt", False))
 
     @property
     def label_set(self) -> str:
@@ -252,7 +203,7 @@ def read_config(path: str | os.PathLike) -> dict:
 
 
 def _classes(config: dict) -> int:
-    return len(data.class_names(config.get("merge_disgust", False)))
+    return len(data.config_class_names(config))
 
 
 def make_run_dir(out: str | os.PathLike, model: str, head: str, suffix: str = "") -> Path:

@@ -136,7 +136,7 @@ def model_input_size(model: keras.Model) -> int:
     return IMAGE_SIZE if side is None else min(int(side), IMAGE_SIZE)
 
 
-def view_model(network: keras.Model, mode: str = "none") -> keras.Model:
+def view_model(network: keras.Model, mode: str = "none", *, average: bool = True) -> keras.Model:
     """A model of whole 48x48 faces that returns ``network``'s scores averaged over the views.
 
     The graph form of :func:`tta_scores`: input float32 ``(n, 48, 48, 1)`` raw faces, the views of
@@ -144,7 +144,8 @@ def view_model(network: keras.Model, mode: str = "none") -> keras.Model:
     the graph, scored in one batch of ``n x views`` and averaged. This is what the recognizer,
     ``fer_keras.predict`` and the exported graphs run, so a network trained on 40-px crops takes
     whole faces everywhere. Returns ``network`` itself when it takes whole faces and ``mode`` is
-    ``"none"``.
+    ``"none"``. ``average=False`` returns each view's outputs, ``(n, views, ...)``: what a head
+    outside the graph (an SVC on the features) scores view by view before averaging.
 
     Example:
         >>> faces_model = view_model(crop_network, "tencrop")  # doctest: +SKIP
@@ -153,7 +154,7 @@ def view_model(network: keras.Model, mode: str = "none") -> keras.Model:
     """
     check_mode(mode)
     size = model_input_size(network)
-    if mode == "none" and size == IMAGE_SIZE:
+    if mode == "none" and size == IMAGE_SIZE and average:
         return network
     ops = keras.ops
     faces = keras.Input((IMAGE_SIZE, IMAGE_SIZE, 1), name="face")
@@ -162,5 +163,9 @@ def view_model(network: keras.Model, mode: str = "none") -> keras.Model:
         crop = faces[:, top:top + size, left:left + size, :]
         crops.append(ops.flip(crop, axis=2) if mirrored else crop)
     scores = network(ops.concatenate(crops, axis=0))
-    mean = ops.mean(ops.reshape(scores, (len(crops), -1, scores.shape[-1])), axis=0)
-    return keras.Model(faces, mean, name=f"{network.name}_tta_{mode}")
+    per_view = ops.reshape(scores, (len(crops), -1, *scores.shape[1:]))
+    if not average:
+        order = (1, 0, *range(2, len(per_view.shape)))
+        return keras.Model(faces, ops.transpose(per_view, order),
+                           name=f"{network.name}_views_{mode}")
+    return keras.Model(faces, ops.mean(per_view, axis=0), name=f"{network.name}_tta_{mode}")

@@ -5,7 +5,8 @@ the ``cpu_fast`` recipe unless ``--recipe``/``--config`` say otherwise (``--set`
 keys) — on ``dataset/fer2013.csv`` when present, else on the embedded sample (where the network
 gets batch 32 and a ``SAMPLE_BUDGET_MINUTES`` budget, so the whole job ends within five minutes on
 2 CPU cores).
-``--backbone MODEL`` skips the training and uses a finished softmax run or a packaged model.
+``--model MODEL`` (the ``backbone`` argument) skips the training and uses a finished softmax run
+or a packaged model.
 
 What is shared, exactly: the network's 256-d ``"features"`` layer (after the last dense → batch
 norm → ReLU, before dropout), computed in inference mode on un-augmented center views, is the
@@ -20,23 +21,20 @@ the same figures), and the table goes to ``<out>/compare_heads_<timestamp>/compa
 
 from __future__ import annotations
 
-import argparse
 import os
 from pathlib import Path
 
 import numpy as np
 
-from fer_keras import TRAIN_SPLIT, VAL_SPLIT, _io, cli
+from fer_keras import TRAIN_SPLIT, VAL_SPLIT, _io
 from fer_keras.data import loading as data
 from fer_keras.data.ferplus import default_ferplus_path, ferplus_labels
 from fer_keras.evaluation.evaluate import EVALUATION_SPLITS
 from fer_keras.evaluation.metrics import label_set_metrics, own_label_set, save_confusion_figure
 from fer_keras.evaluation.run_dir import library_versions, load_run, make_run_dir
 from fer_keras.evaluation.tables import confusion_table, markdown_table
-from fer_keras.evaluation.tta import TTA_MODES
 from fer_keras.experiments import compare_heads as ch
 from fer_keras.models.heads import FEATURE_LAYER, save_svc
-from fer_keras.training import options
 from fer_keras.training.recipes import recipe_config
 from fer_keras.training.train import resolve_config, train
 
@@ -54,7 +52,7 @@ SAMPLE_BUDGET_MINUTES = 3.5
 SAMPLE_SETTINGS = {"batch_size": 32}
 #: Keys of the network's config a head's run directory repeats (evaluate reads them).
 _INHERITED = ("model", "data", "seed", "subset", "equalize", "crop", "tta", "merge_disgust",
-              "feature_layer", "recipe", "labels", "ferplus")
+              "contempt", "feature_layer", "recipe", "labels", "ferplus")
 
 
 def compare(data_path=None, *, config: dict | None = None, backbone=None,
@@ -104,7 +102,8 @@ def compare(data_path=None, *, config: dict | None = None, backbone=None,
     k, seed = len(names), cfg.get("seed", 0)
     own_set = own_label_set(network.label_set)
     fp = ferplus_labels(dataset, data_path, None if network.packaged else cfg.get("ferplus"),
-                        required=own_set != "fer2013", merge_disgust=network.merge_disgust)
+                        required=own_set != "fer2013", merge_disgust=network.merge_disgust,
+                        contempt=network.contempt)
     x_all, y_all = data.train_split(dataset)
     keep = data.subset(np.arange(len(y_all)), y_all, cfg.get("subset", 1.0), seed)[0]
     y_all = network.labels(y_all)
@@ -123,12 +122,11 @@ def compare(data_path=None, *, config: dict | None = None, backbone=None,
                                layer=layer)
 
     f_train = outputs(x_train, "none")[0][1]
-    views = {(s, m): outputs(dataset[s][0], m) for s in splits for m in modes}
     val_rows = (np.arange(len(dataset[VAL_SPLIT][1])) if own_set == "fer2013"
                 else fp[VAL_SPLIT].rows("ferplus_majority"))
     y_val = (network.labels(dataset[VAL_SPLIT][1]) if own_set == "fer2013"
              else fp[VAL_SPLIT].majority)[val_rows]
-    f_val = views[(VAL_SPLIT, "none")][0][1][val_rows]
+    f_val = outputs(dataset[VAL_SPLIT][0][val_rows], "none")[0][1]
 
     fitted = {"softmax": (None, _io.read_json(net_dir / "metrics.json").get("fit_seconds"))}
     if "l2svm" in heads:
@@ -144,9 +142,11 @@ def compare(data_path=None, *, config: dict | None = None, backbone=None,
         head, seconds = fitted[name]
         run_dir = net_dir if name == "softmax" else _save_head(
             out, net_dir, cfg, name, head, {"svc_c": svc_c, "l2": l2, "l2svm_epochs": l2svm_epochs})
+        # each head scored by its own run, as evaluate and predict score it
+        head_run = network if name == "softmax" else load_run(run_dir, compile=False)
         for mode in modes:
             sets = {s: label_set_metrics(
-                ch.averaged_scores(name, head, views[(s, mode)], k),
+                head_run.scores(dataset[s][0], tta=mode),
                 network.labels(dataset[s][1]), fp[s] if fp else None, names) for s in splits}
             metrics = {s: sets[s][own_set] for s in splits}
             row = {"head": name, "tta": mode, "trained_on": ch.TRAINED_ON[name],
@@ -251,39 +251,3 @@ def _markdown(rows, table, data_path, net_dir, names) -> str:
                          f"({_figure_name(row, split)})\n\n"
                          + confusion_table(m["confusion_matrix"], names))
     return "\n\n".join(parts) + "\n"
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = cli.parser("compare", __doc__.split("\n")[0])
-    cli.add_data(p)
-    options.add_config_options(p)
-    p.add_argument("--backbone", metavar="MODEL", help="a finished softmax run directory or "
-                   "packaged model name: fit the heads on its features instead of training")
-    p.add_argument("--heads", type=lambda s: tuple(h.strip() for h in s.split(",") if h.strip()),
-                   default=ch.HEADS, help=f"comma list (default {','.join(ch.HEADS)})")
-    cli.add_tta(p, TTA_MODES, "every head, reported beside none")
-    cli.add_max_minutes(p)
-    cli.add_seed(p, default=None)
-    cli.add_verbose(p, default=None)
-    p.add_argument("--svc-c", type=float, default=1.0, help="C of the SVC and LinearSVC (1.0)")
-    cli.add_out(p, "the run directories and the comparison", "models")
-    return p
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    own_base = "recipe" in args or "config" in args
-    config = options.base_config(args)
-    config.update({k: getattr(args, k) for k in ("seed", "verbose")
-                   if getattr(args, k) is not None})
-    if args.backbone and (config or args.max_minutes is not None):
-        raise ValueError("--backbone takes a trained network: drop --recipe, --config, --set, "
-                         "--seed, --verbose and --max-minutes")
-    if not own_base and not args.backbone:  # --set and the flags change the default config
-        config = options.merge(default_config(args.data or data.default_data_path()), config)
-    result = compare(args.data, config=config or None, backbone=args.backbone, out=args.out,
-                     heads=args.heads, tta=args.tta, max_minutes=args.max_minutes,
-                     svc_c=args.svc_c)
-    print(result["table"])
-    print(f"\nWritten: {result['markdown']}")
-    return 0

@@ -1,10 +1,8 @@
-"""The heads ``compare`` fits on a frozen network, and how each is scored over test-time views.
+"""The heads ``compare`` fits on a frozen network: the features they learn from, and the fits.
 
-One forward pass per view gives both the network's softmax and its ``features``
-(:func:`view_outputs`); every head then scores those features, and the scores are averaged over
-the views as :func:`fer_keras.evaluation.tta.tta_scores` does (probabilities for softmax, margins
-or decision values for the SVMs), so compare's figures are those ``fer-keras evaluate`` gives for
-each head's run directory, at a quarter of the forward passes.
+:func:`view_outputs` gives the network's softmax and its ``features`` in one forward pass per
+view. Each fitted head is written as a run directory and scored by that run's own scorer
+(``Run.scores``), so compare's figures are those ``fer-keras evaluate`` and ``predict`` give.
 """
 
 from __future__ import annotations
@@ -86,19 +84,3 @@ def fit_svm(kind: str, features: np.ndarray, labels: np.ndarray, *, C: float, se
     if any(issubclass(w.category, ConvergenceWarning) for w in caught):
         print(f"note: {kind} stopped at its iteration cap before converging", flush=True)
     return svm, seconds
-
-
-def head_scores(name: str, fitted, probabilities: np.ndarray, features: np.ndarray,
-                num_classes: int) -> np.ndarray:
-    """The class scores of head ``name`` for one view."""
-    if name == "softmax":
-        return probabilities
-    if name == "l2svm":
-        return np.asarray(fitted.predict(features, batch_size=1024, verbose=0))
-    return heads.svc_scores(fitted, features, num_classes)
-
-
-def averaged_scores(name: str, fitted, outputs: list[tuple], num_classes: int) -> np.ndarray:
-    """Head ``name``'s scores averaged over the views of :func:`view_outputs`."""
-    scores = np.stack([head_scores(name, fitted, p, f, num_classes) for p, f in outputs])
-    return scores.mean(axis=0, dtype=np.float64).astype(scores.dtype)

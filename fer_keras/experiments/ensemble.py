@@ -17,11 +17,12 @@ probabilities are the mean of its K fold models. Two ensembles combine the membe
   members' OOF probabilities (:func:`fer_keras.experiments.blend.fit_weights`). The weights are
   fitted on Training only, never on PublicTest; PrivateTest is not read at all.
 
-Members are ``[LABEL=]MODEL:EPOCHS`` (the label, by default the model name, names the member's
-folder and row; give two labels to have one model twice). Every member starts from the same base
-config, given as to every training command (``--recipe``, ``--cpu``, ``--config``, ``--set
-KEY=VALUE``; see :mod:`fer_keras.training.options`); ``--member-options LABEL=JSON``
-(repeatable) adds one member's builder options, and ``--max-minutes`` is each fold run's budget.
+Members are ``[LABEL=]ARCH:EPOCHS`` (the label, by default the architecture's name, names the
+member's folder and row; give two labels to have one architecture twice). Every member starts
+from the same base config, given as to every training command (``--recipe``, ``--cpu``,
+``--config``, ``--set KEY=VALUE``; see :mod:`fer_keras.training.options`);
+``--member-options LABEL=JSON`` (repeatable) adds one member's builder options, and
+``--max-minutes`` is each fold run's budget.
 
 Everything goes to ``<out>/<name>/`` (``--name`` defaults to one made of the members, folds and
 seed, so the same command finds the same folder):
@@ -41,7 +42,6 @@ run trained with other settings (use another ``--name``).
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 from dataclasses import dataclass, field
@@ -49,21 +49,18 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras import VAL_SPLIT, _io, cli
+from fer_keras import VAL_SPLIT, _io
 from fer_keras.data import loading as data
 from fer_keras.evaluation.metrics import save_confusion_figure
 from fer_keras.evaluation.run_dir import library_versions
-from fer_keras.evaluation.tta import TTA_MODES, check_mode
-from fer_keras.experiments import families, kfold
+from fer_keras.evaluation.tta import check_mode
+from fer_keras.experiments import kfold
 from fer_keras.experiments.blend import fit_weights, weighted_average
-from fer_keras.experiments.ensemble_report import _markdown, _row, format_table  # noqa: F401
-from fer_keras.experiments.family_ensemble import family_ensemble
+from fer_keras.experiments.ensemble_report import format_table, kfold_markdown, kfold_row
 from fer_keras.models import list_models
-from fer_keras.training import options
 from fer_keras.training.train import resolve_config
 
-__all__ = ["Member", "EnsembleError", "build_parser", "default_name", "ensemble",
-           "format_table", "main", "parse_members"]
+__all__ = ["Member", "EnsembleError", "default_name", "ensemble", "parse_members"]
 
 #: Config keys every member gets from the ensemble, whatever the base config says.
 RESERVED = ("model", "epochs", "data", "out")
@@ -96,7 +93,7 @@ def parse_members(text: str) -> list[Member]:
     for item in (s.strip() for s in text.split(",") if s.strip()):
         match = _MEMBER.match(item)
         if match is None:
-            raise EnsembleError(f"Members are [LABEL=]MODEL:EPOCHS separated by commas. "
+            raise EnsembleError(f"Members are [LABEL=]ARCH:EPOCHS separated by commas. "
                                 f"Received: {item!r}")
         if match["model"] not in list_models():
             raise EnsembleError(f"Unknown model {match['model']!r}. Accepted values: "
@@ -104,8 +101,8 @@ def parse_members(text: str) -> list[Member]:
         members.append(Member(match["model"], int(match["epochs"]), match["label"] or ""))
     labels = [m.label for m in members]
     if not members or len(set(labels)) < len(labels):
-        raise EnsembleError(f"Give at least one member and each label once (LABEL=MODEL:EPOCHS "
-                            f"for a model used twice). Received: {text!r}")
+        raise EnsembleError(f"Give at least one member and each label once (LABEL=ARCH:EPOCHS "
+                            f"for an architecture used twice). Received: {text!r}")
     return members
 
 
@@ -123,7 +120,7 @@ def ensemble(members, *, config: dict | None = None, folds: int = 4, data_path=N
     """Train (or find) every fold model, combine the members and write the table.
 
     Args:
-        members: ``"MODEL:EPOCHS,..."`` (see :func:`parse_members`) or a list of :class:`Member`.
+        members: ``"ARCH:EPOCHS,..."`` (see :func:`parse_members`) or a list of :class:`Member`.
         config: the base ``fer_keras.train`` config of every member, partial (e.g. a recipe's);
             its model and epochs are the member's, its head must be softmax.
         folds: K, the number of stratified folds of Training (at least 2).
@@ -174,12 +171,12 @@ def ensemble(members, *, config: dict | None = None, folds: int = 4, data_path=N
     rows, oof, public = [], {}, {}
     for m in members:
         fits = kfold.cross_fit(configs[m.label], ens_dir / m.label, dataset, fold_of, tta)
-        rows += [_row(f"{m.label} fold {f['fold']}", "fold", ens_dir, f["run_dir"],
-                      (y_train[f["held_out"]], f["oof"]), (y_public, f["public"]))
+        rows += [kfold_row(f"{m.label} fold {f['fold']}", "fold", ens_dir, f["run_dir"],
+                           (y_train[f["held_out"]], f["oof"]), (y_public, f["public"]))
                  for f in fits["folds"]]
         oof[m.label], public[m.label] = fits["oof"], fits["public"]
-        rows.append(_row(m.label, "member", ens_dir, ens_dir / m.label, (y_train, fits["oof"]),
-                         (y_public, fits["public"])))
+        rows.append(kfold_row(m.label, "member", ens_dir, ens_dir / m.label,
+                              (y_train, fits["oof"]), (y_public, fits["public"])))
     labels = list(oof)
     weights = fit_weights(list(oof.values()), y_train)
     for row in rows:
@@ -189,8 +186,8 @@ def ensemble(members, *, config: dict | None = None, folds: int = 4, data_path=N
     for row_name, w in (("plain average", None), ("weighted average", weights)):
         averages[row_name] = (weighted_average(list(oof.values()), w),
                               weighted_average(list(public.values()), w))
-        rows.append(_row(row_name, "ensemble", ens_dir, ens_dir, (y_train, averages[row_name][0]),
-                         (y_public, averages[row_name][1])))
+        rows.append(kfold_row(row_name, "ensemble", ens_dir, ens_dir,
+                              (y_train, averages[row_name][0]), (y_public, averages[row_name][1])))
 
     suffix = "" if tta == "none" else f"_{tta}"
     best = max((r for r in rows if r["kind"] != "fold"), key=lambda r: r[VAL_SPLIT]["accuracy"])
@@ -212,7 +209,7 @@ def ensemble(members, *, config: dict | None = None, folds: int = 4, data_path=N
                     "versions": library_versions()})
     table = format_table(rows)
     _io.write_text(ens_dir / f"ensemble{suffix}.md",
-                   _markdown(spec, table, best, f"confusion_matrix{suffix}.png"))
+                   kfold_markdown(spec, table, best, f"confusion_matrix{suffix}.png"))
     return {"dir": ens_dir, "rows": rows, "weights": weights, "best": best, "table": table,
             "markdown": ens_dir / f"ensemble{suffix}.md"}
 
@@ -237,82 +234,3 @@ def _member_configs(members, model_options, base, *, data_path, quick) -> dict[s
         except ValueError as err:
             raise EnsembleError(f"member {m.label}: {err}") from None
     return configs
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = cli.parser("ensemble", "Train and combine ensembles: k-fold (--members) or members on "
-                   "all of Training (--family).")
-    kind = p.add_mutually_exclusive_group(required=True)
-    kind.add_argument("--members",
-                      help="k-fold: comma list of [LABEL=]MODEL:EPOCHS, e.g. susa_cnn:8,resnet18:8"
-                           f"; models: {', '.join(list_models())}")
-    kind.add_argument("--family", choices=families.list_families(),
-                      help="members on all of Training, averaged (see "
-                           "fer_keras.experiments.families); --set changes every member")
-    options.add_config_options(p)
-    p.add_argument("--folds", type=int, help="K stratified folds of Training (4)")
-    cli.add_data(p)
-    cli.add_out(p, "the ensemble folder", "models")
-    p.add_argument("--name", help="ensemble folder name (default: from the members, folds and "
-                                  "seed, so that re-running the command finds it)")
-    cli.add_seed(p)
-    cli.add_tta(p, TTA_MODES, "the members' predictions")
-    p.add_argument("--member-options", action="append", default=[], metavar="LABEL=JSON",
-                   help="one member's builder options, e.g. shallow_cnn='{\"filters\": [8, 16]}'"
-                        "; repeatable (--set model_options.KEY=VALUE sets every member's)")
-    cli.add_max_minutes(p)
-    p.add_argument("--quick", action="store_true",
-                   help="one epoch per fold run, in a separate *_quick folder (a smoke test)")
-    cli.add_verbose(p)
-    return p
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.family:
-        return _family_main(args)
-    member_options = {}
-    for item in args.member_options:
-        label, sep, text = item.partition("=")
-        if not sep:
-            raise EnsembleError(f"--member-options takes LABEL=JSON. Received: {item!r}")
-        try:
-            member_options[label] = options.json_object(text)
-        except argparse.ArgumentTypeError as err:
-            raise EnsembleError(f"--member-options {label}: {err}") from None
-    try:
-        result = ensemble(args.members, config=options.base_config(args),
-                          folds=4 if args.folds is None else args.folds,
-                          data_path=args.data, out=args.out, name=args.name, seed=args.seed,
-                          tta=args.tta, model_options=member_options, quick=args.quick,
-                          max_minutes=args.max_minutes, verbose=args.verbose)
-    except kfold.StaleRunError as err:
-        raise kfold.StaleRunError(f"{err} Give another --name, or remove that folder.") from None
-    print(result["table"])
-    print(f"\nBest on {VAL_SPLIT}: {result['best']['name']}\nWritten: {result['markdown']}")
-    return 0
-
-
-def _family_main(args) -> int:
-    given = [flag for flag, value in (("--folds", args.folds), ("--tta", args.tta),
-                                      ("--member-options", args.member_options),
-                                      ("--quick", args.quick),
-                                      ("--recipe", getattr(args, "recipe", None)))
-             if value]
-    if given:
-        raise EnsembleError(f"--family sets each member's recipe, views and data; drop "
-                            f"{', '.join(given)} (--set KEY=VALUE changes every member).")
-    changes = options.base_config(args)
-    if args.max_minutes is not None:
-        changes["max_minutes"] = args.max_minutes
-    try:
-        result = family_ensemble(args.family, changes=changes, data_path=args.data,
-                                 out=args.out, name=args.name, seed=args.seed,
-                                 verbose=args.verbose)
-    except kfold.StaleRunError as err:
-        raise kfold.StaleRunError(f"{err} Give another --name, or remove that folder.") from None
-    average = result["rows"][-1][VAL_SPLIT]
-    print(result["table"])
-    print(f"\nThe ensemble: {VAL_SPLIT} accuracy {100 * average['accuracy']:.2f}%, macro-F1 "
-          f"{average['macro_f1']:.3f}\nWritten: {result['markdown']}")
-    return 0

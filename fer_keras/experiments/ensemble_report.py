@@ -1,7 +1,7 @@
 """An ensemble's report: one row per member and per combination, the tables and the markdown.
 
-K-fold ensembles (``_row``, ``format_table``) and full-Training families (``member_row``,
-``pair_row``, ``family_table``, ``pair_table``, ``family_markdown``)."""
+K-fold ensembles (``kfold_row``, ``format_table``, ``kfold_markdown``) and full-Training
+families (``member_row``, ``pair_row``, ``family_table``, ``pair_table``, ``family_markdown``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from fer_keras.evaluation.tables import markdown_table
 from fer_keras.experiments.blend import log_loss, weighted_average
 
 
-def _row(name, kind, ens_dir, run_dir, oof, public) -> dict:
+def kfold_row(name, kind, ens_dir, run_dir, oof, public) -> dict:
+    """One k-fold row (a fold, a member's OOF, an ensemble): OOF and PublicTest metrics."""
     oof_metrics = classification_metrics(*oof)
     return {"name": name, "kind": kind, "weight": None,
             "run_dir": os.path.relpath(run_dir, ens_dir),
@@ -35,7 +36,8 @@ def format_table(rows: list[dict]) -> str:
          f"`{r['run_dir']}`"] for r in rows])
 
 
-def _markdown(spec: dict, table: str, best: dict, figure: str) -> str:
+def kfold_markdown(spec: dict, table: str, best: dict, figure: str) -> str:
+    """The ``ensemble.md`` of a k-fold ensemble."""
     members = ", ".join(f"{m['label']} ({m['model']}, {m['epochs']} epochs)"
                         for m in spec["members"])
     return "\n\n".join([

@@ -95,7 +95,8 @@ def family_ensemble(family: str, *, changes: dict | None = None, data_path=None,
     y_public = next(iter(runs.values())).labels(y_public)
     first = next(iter(runs.values()))
     names = first.class_names
-    fp = ferplus_labels(dataset, data_path, None, merge_disgust=first.merge_disgust)
+    fp = ferplus_labels(dataset, data_path, None, merge_disgust=first.merge_disgust,
+                        contempt=first.contempt)
     fp_public = fp[VAL_SPLIT] if fp else None
     average = weighted_average(list(public.values()))
     rows = [ensemble_report.member_row(label, run, public[label], y_public, ens_dir, names,
@@ -129,10 +130,10 @@ def _check_members(configs: dict) -> None:
         if config["head"] != "softmax":
             raise EnsembleMemberError(f"member {label}: members are averaged as probabilities; "
                                       f"head={config['head']!r}.")
-        for key in ("equalize", "merge_disgust"):
-            if config[key] != first[key]:
-                raise EnsembleMemberError(f"member {label}: {key}={config[key]!r}, member "
-                                          f"{first_label} {first[key]!r}; members share it.")
+        for key in ("equalize", "merge_disgust", "contempt"):
+            if config.get(key) != first.get(key):
+                raise EnsembleMemberError(f"member {label}: {key}={config.get(key)!r}, member "
+                                          f"{first_label} {first.get(key)!r}; members share it.")
 
 
 def public_scores(run, x_public) -> np.ndarray:

@@ -19,16 +19,16 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras import CLASS_NAMES, TRAIN_SPLIT, VAL_SPLIT, _io
+from fer_keras import TRAIN_SPLIT, VAL_SPLIT, _io
 from fer_keras.data import loading as data
-from fer_keras.evaluation.evaluate import load_run
+from fer_keras.evaluation.run_dir import load_run
 from fer_keras.training.resume import RunBackup
 from fer_keras.training.train import resolve_config, resume, train
 
 __all__ = ["StaleRunError", "assign_folds", "cross_fit", "fold_predictions", "fold_run"]
 
 #: Config keys that may differ between a fold run and the call that finds it again.
-NOT_COMPARED = ("data", "out", "max_minutes", "verbose", "strategy")
+NOT_COMPARED = ("data", "out", "max_minutes", "verbose", "strategy", "ferplus")
 
 
 class StaleRunError(ValueError):
@@ -120,12 +120,13 @@ def cross_fit(config: dict, root: str | os.PathLike, dataset: dict, fold_of: np.
         tta: test-time augmentation of the predictions.
 
     Returns:
-        ``{"oof": (n_train, 7), "public": (n_public, 7) mean of the fold models, "folds": [{"fold",
-        "run_dir", "held_out", "oof", "public"}, ...]}``.
+        ``{"oof": (n_train, k), "public": (n_public, k) mean of the fold models, "folds": [{"fold",
+        "run_dir", "held_out", "oof", "public"}, ...]}``, k the classes of ``config`` (seven,
+        six with ``merge_disgust``).
     """
     x_train, y_train = data.train_split(dataset)
     x_public, y_public = dataset[VAL_SPLIT]
-    oof = np.full((len(y_train), len(CLASS_NAMES)), np.nan, np.float32)
+    oof = np.full((len(y_train), len(data.config_class_names(config))), np.nan, np.float32)
     folds = []
     for k in range(1, int(fold_of.max()) + 1):
         held_out = np.flatnonzero(fold_of == k)

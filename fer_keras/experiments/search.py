@@ -1,6 +1,6 @@
 """Optimizer x learning-rate schedule grid search (Khaireddin & Chen 2021), driven by KerasTuner.
 
-``python -m fer_keras.search --model vgg_fer --epochs-per-trial 20`` trains one whole
+``fer-keras search --arch vgg_fer --epochs-per-trial 20`` trains one whole
 :func:`fer_keras.training.train.train` run per optimizer x schedule pair and writes, under
 ``models/search_vgg_fer/`` (``--out``/``--name``):
 
@@ -33,9 +33,7 @@ Reference:
 
 from __future__ import annotations
 
-import argparse
 import gc
-import json
 import os
 import shutil
 from functools import cmp_to_key
@@ -44,7 +42,7 @@ from pathlib import Path
 import keras
 import keras_tuner
 
-from fer_keras import VAL_SPLIT, _io, cli
+from fer_keras import VAL_SPLIT, _io
 from fer_keras.data import loading as data
 from fer_keras.evaluation.run_dir import library_versions
 from fer_keras.experiments.search_results import format_table, read_results, write_results  # noqa: F401
@@ -65,15 +63,12 @@ from fer_keras.experiments.search_settings import (  # noqa: F401
     make_settings,
     trial_config,
 )
-from fer_keras.models import list_models
-from fer_keras.models.schedules import SCHEDULES
-from fer_keras.training import options, train
-from fer_keras.training.loop import OPTIMIZERS
+from fer_keras.training import train
 from fer_keras.training.resume import RunBusyError
 
 __all__ = ["COLUMNS", "DEFAULT_OPTIMIZERS", "DEFAULT_SCHEDULES", "LEARNING_RATES",
-           "SearchSettingsError", "build_parser", "default_name", "format_table", "main",
-           "make_settings", "read_results", "search", "trial_config", "write_results"]
+           "SearchSettingsError", "default_name", "format_table", "make_settings", "read_results",
+           "search", "trial_config", "write_results"]
 
 class _GridTuner(keras_tuner.GridSearch):
     """GridSearch whose trial is a whole fer_keras training run, scored on PublicTest."""
@@ -221,51 +216,3 @@ def _claim(search_dir: Path, settings: dict) -> None:
                 "it with its own settings to continue it, or give another --name.")
         return
     _io.write_json(path, {"settings": settings, "versions": library_versions()})
-
-
-def _comma_list(text: str) -> list[str]:
-    return [name.strip() for name in text.split(",") if name.strip()]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = cli.parser("search", __doc__.split("\n")[0])
-    p.add_argument("--model", choices=list_models(),
-                   help=f"model (default: the base config's, else {DEFAULT_MODEL})")
-    options.add_config_options(p)
-    p.add_argument("--optimizers", type=_comma_list, default=list(DEFAULT_OPTIMIZERS),
-                   help=f"comma-separated, from {', '.join(OPTIMIZERS)} (default all: "
-                        f"{','.join(DEFAULT_OPTIMIZERS)})")
-    p.add_argument("--schedules", type=_comma_list, default=list(DEFAULT_SCHEDULES),
-                   help=f"comma-separated, from {', '.join(SCHEDULES)} (default all: "
-                        f"{','.join(DEFAULT_SCHEDULES)})")
-    p.add_argument("--epochs", "--epochs-per-trial", dest="epochs", type=int,
-                   help=f"epochs of each trial (default {DEFAULT_EPOCHS}; {QUICK_EPOCHS} with "
-                        "--quick)")
-    cli.add_max_minutes(p)
-    p.add_argument("--learning-rates", type=options.json_object, help="JSON {optimizer: "
-                   f"learning rate}} over the defaults {json.dumps(LEARNING_RATES)}")
-    cli.add_data(p)
-    cli.add_out(p, "the search folder", "models")
-    p.add_argument("--name", help="search directory name (default search_<model>, plus _quick "
-                                  "with --quick); rerun with the same name to continue")
-    cli.add_seed(p)
-    p.add_argument("--subset", type=float, help="stratified fraction of Training (default 1; "
-                   f"{QUICK_SUBSET} with --quick)")
-    p.add_argument("--model-options", type=options.json_object, help="builder options as a "
-                   "JSON object, e.g. '{\"fc_units\": 1024}'")
-    p.add_argument("--quick", action="store_true", help=f"tiny model options, {QUICK_EPOCHS} "
-                   f"epoch, {QUICK_SUBSET} of Training: a smoke test")
-    cli.add_verbose(p)
-    return p
-
-
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    result = search(args.model, args.optimizers, args.schedules, epochs_per_trial=args.epochs,
-                    minutes_per_trial=args.max_minutes, learning_rates=args.learning_rates,
-                    data_path=args.data, out=args.out, name=args.name, seed=args.seed,
-                    subset=args.subset, model_options=args.model_options,
-                    config=options.base_config(args), quick=args.quick, verbose=args.verbose)
-    print(result["table"])
-    print(f"\nWritten: {result['dir'] / 'results.md'}")
-    return 0

@@ -63,7 +63,7 @@ def fraction_sweep(config: dict, fractions, *, dataset: dict | None = None,
         saved = _io.read_json(run_dir / "config.json")
         metrics = _io.read_json(run_dir / "metrics.json")
         rows.append({"fraction": fraction, "train_images": saved["data_sizes"][TRAIN_SPLIT],
-                     "classes": len(data.class_names(saved.get("merge_disgust", False))),
+                     "classes": len(data.config_class_names(saved)),
                      "epochs": sum(p["epochs_run"] for p in saved["phases"]),
                      "accuracy": metrics[VAL_SPLIT]["accuracy"],
                      "macro_f1": metrics[VAL_SPLIT]["macro_f1"],

@@ -38,20 +38,18 @@ Reference:
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import cv2
 import keras
 import numpy as np
 
-from fer_keras import IMAGE_SIZE, USAGES, VAL_SPLIT, cli
+from fer_keras import IMAGE_SIZE, VAL_SPLIT
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
 from fer_keras.data.image_files import DEFAULT_MAX_PIXELS, size_refusal
 from fer_keras.evaluation.metrics import save_figure
-from fer_keras.evaluation.run_dir import DEFAULT_MODEL, Run, load_run
-from fer_keras.evaluation.tta import TTA_MODES
+from fer_keras.evaluation.run_dir import Run, load_run
 from fer_keras.explain.graph import conv_layers, resolve_layer, score_model
 from fer_keras.explain.methods import (
     confident_mistakes,
@@ -71,7 +69,8 @@ from fer_keras.models.saving import float32_model
 
 __all__ = ["conv_layers", "resolve_layer", "score_model", "saliency", "smoothgrad", "grad_cam",
            "filter_patterns", "filter_on_face", "confident_mistakes", "run_model",
-           "plot_explanations", "plot_filters", "plot_mistakes", "plot_training_curves", "main"]
+           "plot_explanations", "plot_filters", "plot_mistakes", "plot_training_curves",
+           "METHODS", "explain_model"]
 
 
 def run_model(run: Run) -> keras.Model:
@@ -114,36 +113,58 @@ def _one_per_class(labels: np.ndarray, n: int) -> np.ndarray:
     return np.asarray(order[:n], dtype="int64")
 
 
-def _split(run: Run, args) -> tuple[np.ndarray, np.ndarray]:
-    path = args.data or run.data_path()
+def _split(run: Run, split: str, data_path) -> tuple[np.ndarray, np.ndarray]:
+    path = data_path or run.data_path()
     dataset = data.load_dataset(path)
-    if args.split not in dataset:
-        raise ValueError(f"{path or data.default_data_path()}: the data has no {args.split} rows; "
+    if split not in dataset:
+        raise ValueError(f"{path or data.default_data_path()}: the data has no {split} rows; "
                          f"its splits: {', '.join(dataset)}")
-    return dataset[args.split]
+    return dataset[split]
 
 
-def _explain(args, model_name: str) -> list[Path]:
-    run = load_run(model_name)
-    model = run_model(run)
-    layer = None
-    if args.method in ("gradcam", "filters"):
+def explain_model(model=None, method: str = "gradcam", *, images=None, split: str = VAL_SPLIT,
+                  data_path=None, layer: str | None = None, n: int | None = None,
+                  tta: str | None = None, seed: int = 0, out=None) -> list[Path]:
+    """Draw one of :data:`METHODS` for a model and write its PNGs; returns their paths.
+
+    Args:
+        model: a run directory, a ``.keras`` file or a packaged name (default ``cpu_fast``).
+        method: ``saliency``, ``smoothgrad``, ``gradcam``, ``filters`` or ``mistakes``.
+        images: PNG paths (grey, any size) explained instead of the faces of ``split``.
+        split: the split the faces (one per emotion) and the mistakes come from.
+        data_path: data to read instead of the run's own.
+        layer: gradcam/filters: a layer name or path (default: the last conv layer).
+        n: faces to explain (default 7, one per emotion) or filters to draw (default 16).
+        tta: the test-time views of the explained scores (default: the run's own).
+        seed: SmoothGrad's and the filter patterns' noise.
+        out: the folder of the PNGs (default ``explain/`` in :meth:`Run.output_dir`).
+    """
+    if method not in METHODS:
+        raise ValueError(f"Unknown method {method!r}. Accepted values: {', '.join(METHODS)}.")
+    if method == "mistakes" and images:
+        raise ValueError("the mistakes method needs labelled images: a split, not images")
+    run = load_run(model)
+    net = run_model(run)
+    if method in ("gradcam", "filters"):
         members = run.config.get("members") or []
         if run.config.get("kind") == "ensemble" and len(members) > 1:
-            raise ValueError(f"{run.run_dir}: {args.method} shows one network's conv layer, and "
+            raise ValueError(f"{run.run_dir}: {method} shows one network's conv layer, and "
                              f"this ensemble averages {len(members)}; explain a member (e.g. "
                              f"{members[0]['run_dir']}), or use saliency, smoothgrad or mistakes.")
-        layer = resolve_layer(model, args.layer)
-    out = Path(args.out) if args.out else run.output_dir() / "explain"
-    keras.utils.set_random_seed(args.seed)
-    mode, names = run.tta_mode(args.tta), run.class_names
-    if args.images:
-        images, labels, source = _read_pngs(args.images), None, "images"
+        layer = resolve_layer(net, layer)
     else:
-        images, labels = _split(run, args)
-        labels, source = run.labels(labels), args.split
+        layer = None
+    out = Path(out) if out else run.output_dir() / "explain"
+    keras.utils.set_random_seed(seed)
+    mode, names = run.tta_mode(tta), run.class_names
+    paths = images
+    if paths:
+        images, labels, source = _read_pngs(paths), None, "images"
+    else:
+        images, labels = _split(run, split, data_path)
+        labels, source = run.labels(labels), split
 
-    if args.method == "mistakes":
+    if method == "mistakes":
         mistakes = confident_mistakes(run.scores(images, tta=mode), labels)
         title = (f"{run.run_dir.name}, {source}, TTA {mode}: most confident mistakes "
                  "(Δ: score of predicted − score of true)")
@@ -151,64 +172,31 @@ def _explain(args, model_name: str) -> list[Path]:
                             out / f"mistakes_{source}.png")]
 
     if labels is not None:
-        pick = _one_per_class(labels, args.n or len(names))
+        pick = _one_per_class(labels, n or len(names))
         images, labels = images[pick], labels[pick]
     else:
-        images = images[:args.n] if args.n else images
+        images = images[:n] if n else images
     # the whole faces, equalised as in training; the network takes its own views of them
     seen = pipeline.equalize_images(images, run.config.get("equalize"))
-    if args.method == "filters":
+    if method == "filters":
         stem = f"filters_{layer.replace('/', '-')}"
-        count = args.n or 16
-        patterns = filter_patterns(model, layer, count, seed=args.seed)
-        on_face = filter_on_face(model, seen[0], layer, count)
+        count = n or 16
+        patterns = filter_patterns(net, layer, count, seed=seed)
+        on_face = filter_on_face(net, seen[0], layer, count)
         return [save_figure(plot_filters(patterns, title=f"{layer}: from noise"),
                             out / f"{stem}.png"),
                 save_figure(plot_filters(on_face, title=f"{layer}: gradient added to a face"),
                             out / f"{stem}_on_face.png")]
 
-    options = {"seed": args.seed} if args.method == "smoothgrad" else {}
+    options = {"seed": seed} if method == "smoothgrad" else {}
     if layer is not None:
         options["layer"] = layer
     # the class the run predicts (with its SVC or feature head and views) is the one explained
     predicted = run.scores(images, tta=mode).argmax(axis=1)
-    maps = _MAPS[args.method](model, seen, predicted, tta=mode, **options)
-    shown = ([Path(p).stem for p in args.images] if labels is None
+    maps = _MAPS[method](net, seen, predicted, tta=mode, **options)
+    shown = ([Path(p).stem for p in paths] if labels is None
              else [names[c] for c in labels])
     titles = [f"{name} → {names[p]}" for name, p in zip(shown, predicted)]
-    fig = plot_explanations(seen, {f"{args.method} ({layer})" if layer else args.method: maps},
-                            titles)
+    fig = plot_explanations(seen, {f"{method} ({layer})" if layer else method: maps}, titles)
     fig.suptitle(f"{run.run_dir.name}: {source}, TTA {mode} (label → predicted)", fontsize=9)
-    return [save_figure(fig, out / f"{args.method}_{source}.png")]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = cli.parser("explain", __doc__.split("\n")[0])
-    cli.add_model(p, default=DEFAULT_MODEL)
-    p.add_argument("--method", required=True, choices=METHODS, help="what to draw")
-    p.add_argument("--images", nargs="+", metavar="PNG",
-                   help="explain these images (grey, any size) instead of a split")
-    p.add_argument("--split", default=VAL_SPLIT, choices=USAGES,
-                   help=f"split to draw faces and mistakes from (default {VAL_SPLIT})")
-    cli.add_data(p, "the run's own; for a packaged model dataset/fer2013.csv if present, else "
-                 "the embedded sample")
-    p.add_argument("--layer", help="gradcam/filters: layer name or path such as "
-                                   "vgg16/block5_conv3 (default: the last conv layer)")
-    p.add_argument("--n", type=int, help="faces to explain (default 7, one per emotion) or "
-                                         "filters to draw (default 16)")
-    cli.add_tta(p, TTA_MODES, "the explained scores (maps and mistakes)")
-    cli.add_seed(p)  # SmoothGrad's and the filter patterns' noise
-    cli.add_out(p, "the PNGs", shown_default="RUN/explain, a .keras file's folder/explain, or "
-                "./explain for a packaged model")
-    return p
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    model = cli.model_argument(args, parser)
-    if args.method == "mistakes" and args.images:
-        parser.error("--method mistakes needs labelled images: use --split, not --images")
-    for path in _explain(args, model):
-        print(path)
-    return 0
+    return [save_figure(fig, out / f"{method}_{source}.png")]

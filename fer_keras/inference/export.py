@@ -26,36 +26,19 @@ ones. An SVC head is scikit-learn, not a graph: such a run is refused (export th
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from fer_keras import IMAGE_SIZE, VAL_SPLIT, _io, cli
+from fer_keras import IMAGE_SIZE, VAL_SPLIT, _io
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
-from fer_keras.evaluation.run_dir import DEFAULT_MODEL, Run, load_run
-from fer_keras.evaluation.tta import TTA_MODES, view_model
+from fer_keras.evaluation.run_dir import Run, load_run
+from fer_keras.evaluation.tta import view_model
 from fer_keras.inference import export_formats as formats
+from fer_keras.inference.export_formats import FORMATS, QUANTIZE, TOLERANCE, export_name
 from fer_keras.models.saving import compute_dtype, float32_model
-
-FORMATS = ("saved_model", "tflite", "onnx")
-QUANTIZE = ("int8",)
-#: Largest score difference a float export may show against the Keras model, relative to the
-#: largest score when that exceeds 1 (the margins of an L2-SVM head can reach thousands).
-TOLERANCE = 1e-4
-#: The name of each export inside ``--out`` (``model_int8.tflite`` when quantised).
-FILE_NAMES = {"saved_model": "saved_model", "tflite": "model.tflite", "onnx": "model.onnx"}
-
-
-def export_name(format: str, quantize: str | None = None) -> str:
-    """The file (folder for ``saved_model``) an export is written as inside ``--out``."""
-    name = FILE_NAMES[format]
-    if not quantize:
-        return name
-    stem, dot, suffix = name.partition(".")
-    return f"{stem}_{quantize}{dot}{suffix}"
 
 
 def load_graph_model(source=None, tta: str | None = None) -> tuple[keras.Model, dict, Run]:
@@ -197,29 +180,3 @@ def format_report(report: dict) -> str:
                   f"accuracy {rebuild['accuracy_keras']:.4f} in {report['trained_dtype']}, "
                   f"{rebuild['accuracy_export']:.4f} in float32")
     return lines
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = cli.parser("export", __doc__.split("\n")[0])
-    cli.add_model(p, default=DEFAULT_MODEL)
-    p.add_argument("--format", required=True, choices=FORMATS, help="export format")
-    p.add_argument("--quantize", choices=QUANTIZE, help="int8 quantisation (tflite)")
-    cli.add_out(p, "the export (model.tflite, model_int8.tflite, model.onnx or saved_model/) and "
-                "its .json", shown_default="the run directory, or the current folder for a "
-                "packaged model")
-    cli.add_data(p, "the embedded sample; its PublicTest faces check parity")
-    p.add_argument("--tolerance", type=float, default=TOLERANCE,
-                   help=f"largest score difference of a float export, times the largest "
-                   f"score when it exceeds 1 (default {TOLERANCE:g})")
-    cli.add_tta(p, TTA_MODES, "the exported graph's scores")
-    return p
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    report = export_model(cli.model_argument(args, parser), args.format, args.out,
-                          quantize=args.quantize, data_path=args.data, tolerance=args.tolerance,
-                          tta=args.tta)
-    print(format_report(report))
-    return 1 if report["parity"]["passed"] is False else 0

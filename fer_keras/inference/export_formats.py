@@ -2,7 +2,8 @@
 
 Each writer takes a Keras inference graph (float32, whole faces in) and writes one format; each
 runner loads the written file and maps a float32 batch to scores, for the parity check. TFLite
-goes through a SavedModel, ONNX through ``tf2onnx`` on the frozen graph.
+goes through a SavedModel, ONNX through ``tf2onnx`` on the frozen graph. TensorFlow loads in
+the functions that need it, so the names of the formats come without it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,32 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from fer_keras import _io
+
+if TYPE_CHECKING:
+    import keras
+
+FORMATS = ("saved_model", "tflite", "onnx")
+QUANTIZE = ("int8",)
+#: Largest score difference a float export may show against the Keras model, relative to the
+#: largest score when that exceeds 1 (the margins of an L2-SVM head can reach thousands).
+TOLERANCE = 1e-4
+#: The name of each export inside ``--out`` (``model_int8.tflite`` when quantised).
+FILE_NAMES = {"saved_model": "saved_model", "tflite": "model.tflite", "onnx": "model.onnx"}
+
+
+def export_name(format: str, quantize: str | None = None) -> str:
+    """The file (folder for ``saved_model``) an export is written as inside ``--out``."""
+    name = FILE_NAMES[format]
+    if not quantize:
+        return name
+    stem, dot, suffix = name.partition(".")
+    return f"{stem}_{quantize}{dot}{suffix}"
+
 
 
 def save_dir(out: Path, write) -> None:

@@ -30,14 +30,18 @@ from fer_keras.data.image_files import (
     open_lazily,
     size_refusal,
 )
+from fer_keras.data.loading import CONTEMPT
 
-__all__ = ["COLORS", "DEFAULT_MAX_PIXELS", "IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "ImageError",
-           "ImageTooLarge", "check_pixels", "describe_error", "draw_faces", "image_header",
+__all__ = ["COLORS", "DEFAULT_MAX_PIXELS", "EMOTION_COLORS", "IMAGE_EXTENSIONS",
+           "VIDEO_EXTENSIONS", "ImageError", "ImageTooLarge", "check_pixels", "describe_error",
+           "draw_faces", "image_header",
            "plot_faces", "read_image", "size_refusal", "to_bgr", "to_grey", "to_uint8"]
 
-#: Box colour per emotion (BGR), in ``CLASS_NAMES`` order.
+#: Box colour per emotion (BGR), in ``CLASS_NAMES`` order, then FER+'s contempt.
 COLORS = ((0, 0, 230), (0, 140, 70), (160, 40, 160), (0, 200, 255), (200, 110, 20),
-          (0, 130, 255), (190, 190, 190))
+          (0, 130, 255), (190, 190, 190), (120, 120, 0))
+#: Box colour of each class name a run can have.
+EMOTION_COLORS = dict(zip((*CLASS_NAMES, CONTEMPT), COLORS, strict=True))
 
 
 def read_image(path: str | os.PathLike, grey: bool = False,
@@ -172,7 +176,7 @@ def draw_faces(image: np.ndarray, faces: list[dict], channel_order: str = "bgr")
     thickness = max(1, round(2 * unit))
     for face in faces:
         x, y, w, h = face["box"]
-        color = COLORS[CLASS_NAMES.index(face["emotion"])]
+        color = EMOTION_COLORS[face["emotion"]]
         cv2.rectangle(out, (x, y), (x + w, y + h), color, thickness)
         text = f"{face['emotion']} {face['probability']:.2f}"
         if face.get("track") is not None:

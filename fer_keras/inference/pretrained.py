@@ -20,14 +20,14 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
-from fer_keras import _io, cli
+from fer_keras import _io
+from fer_keras.evaluation import packaged
 from fer_keras.evaluation import run_dir as runs
-from fer_keras.evaluation.run_dir import DEFAULT_MODEL, PRETRAINED_ROOT, packaged_models
+from fer_keras.evaluation.packaged import DEFAULT_MODEL, PRETRAINED_ROOT, packaged_models
 from fer_keras.models.saving import load_model_file
 
 __all__ = ["DEFAULT_NAME", "MAX_BYTES", "PRETRAINED_ROOT", "package_run", "packaged_models",
@@ -42,7 +42,7 @@ MAX_BYTES = 10 * 2**20
 def pretrained_dir(name: str = DEFAULT_NAME) -> Path:
     """The packaged run directory ``name``; the error lists the packaged names and says how to
     pass a model instead (``fer_keras.evaluation.run_dir.packaged_model``)."""
-    return runs.packaged_model(name)
+    return packaged.packaged_model(name)
 
 
 def package_run(run_dir: str | os.PathLike, name: str = DEFAULT_NAME, *,
@@ -65,8 +65,8 @@ def package_run(run_dir: str | os.PathLike, name: str = DEFAULT_NAME, *,
     """
     if Path(name).name != name or name in ("", ".", ".."):
         raise ValueError(f"--name {name!r}: a packaged model's name is a plain folder name")
-    run_dir = runs.resolve_model(run_dir)
-    target = Path(root if root is not None else runs.PRETRAINED_ROOT) / name
+    run_dir = packaged.resolve_model(run_dir)
+    target = Path(root if root is not None else packaged.PRETRAINED_ROOT) / name
     if root is None and target.exists() and not force:
         raise FileExistsError(f"{target}: a packaged model {name!r} is already there; pass "
                               "--force to replace it (or --out ROOT to package elsewhere)")
@@ -103,27 +103,3 @@ def package_run(run_dir: str | os.PathLike, name: str = DEFAULT_NAME, *,
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
-
-
-def build_parser():
-    p = cli.parser("pretrained", "Package a finished run as a model shipped inside fer_keras "
-                   "(fer-keras package).")
-    cli.add_model(p)
-    p.add_argument("--name", default=DEFAULT_NAME, help=f"the packaged model's name (default "
-                   f"{DEFAULT_NAME})")
-    cli.add_out(p, "the packaged models (NAME/ is written in it)",
-                shown_default="fer_keras/pretrained inside the package")
-    p.add_argument("--force", action="store_true", help="replace a packaged model of that name "
-                   "in the package's own folder")
-    return p
-
-
-def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    target = package_run(cli.model_argument(args, parser), args.name, root=args.out,
-                         force=args.force)
-    metrics = json.loads((target / "metrics.json").read_text())
-    print(f"{target}: {(target / 'best.keras').stat().st_size / 2**20:.2f} MiB, PublicTest "
-          f"accuracy {metrics['PublicTest']['accuracy']:.4f}")
-    return 0

@@ -26,19 +26,16 @@ from typing import Iterable, Iterator
 import cv2
 import keras
 import numpy as np
-import tensorflow as tf
 
 from fer_keras import IMAGE_SIZE
-from fer_keras.data import pipeline
-from fer_keras.evaluation.run_dir import Run, load_run, resolve_model
-from fer_keras.evaluation.tta import view_model
+from fer_keras.evaluation.packaged import resolve_model
+from fer_keras.evaluation.run_dir import Run, load_run
 from fer_keras.inference import video
 from fer_keras.inference.detectors import make_detector
 from fer_keras.inference.faces import MIN_FACE_FRACTION, ImageError, crop_faces, read_image, to_grey
 from fer_keras.inference.images import DEFAULT_MAX_PIXELS, describe_error
 from fer_keras.inference.registration import Registration, warp_faces
 from fer_keras.inference.results import ImageResult, check_boxes, face_entry
-from fer_keras.models import heads
 
 __all__ = ["MIN_FACE_FRACTION", "EmotionRecognizer", "ImageResult", "default_model",
            "describe_error"]
@@ -104,20 +101,12 @@ class EmotionRecognizer:
         run = (Run(Path.cwd(), {}, model) if isinstance(model, keras.Model)
                else load_run(model))
         self.config, self.svc = run.config, run.svc
-        self.class_names = run.class_names  # six for a merge_disgust run
-        network = run.joined_model()  # one graph: network features → frozen-feature head
-        if self.svc is not None:
-            network = keras.Model(network.input, network.get_layer(run.feature_layer).output)
+        self.class_names = run.class_names  # six for a merge_disgust run, eight with contempt
         self.softmax = run.softmax
-        # Whole 48x48 faces in, the views of the run's TTA cut and averaged inside the graph (an
-        # SVC scores features, which are not averaged: it gets the center view).
-        self.tta = "none" if self.svc is not None else run.tta_mode(tta)
-        network = view_model(network, self.tta)
-        self.model = network
-        # One graph for every number of faces (predict_on_batch retraces for each new batch size).
-        spec = tf.TensorSpec((None, *network.input_shape[1:]), tf.float32)
-        self._forward = tf.function(lambda x: network(x, training=False), input_signature=[spec])
-        self.equalize = self.config.get("equalize")
+        # The run's one scorer: whole 48x48 faces in, its TTA views cut and averaged inside the
+        # graph (an SVC head's decision values averaged over the views), as evaluate scores.
+        self.predictor = run.predictor(tta, batch_size)
+        self.tta, self.model = self.predictor.mode, self.predictor.model
         self.detector = make_detector(detector, min_size=min_face, min_fraction=min_face_fraction,
                                       max_side=max_side, **detector_options)
         self.margin, self.batch_size, self.max_pixels = margin, batch_size, max_pixels
@@ -127,17 +116,9 @@ class EmotionRecognizer:
         self._pool = None
 
     def scores(self, faces: np.ndarray) -> np.ndarray:
-        """Head outputs ``(n, 7)`` for uint8 grey face crops ``(n, 48, 48)``."""
-        faces = np.asarray(faces, np.uint8).reshape(-1, IMAGE_SIZE, IMAGE_SIZE)
-        if not len(faces):
-            return np.zeros((0, len(self.class_names)), np.float32)
-        x = pipeline.equalize_images(faces, self.equalize).astype(np.float32)[..., None]
-        out = [self._forward(x[i:i + self.batch_size]).numpy()
-               for i in range(0, len(x), self.batch_size)]
-        out = np.concatenate(out)
-        if self.svc is not None:
-            out = heads.svc_scores(self.svc, out, len(self.class_names))
-        return out.astype(np.float32)
+        """Head outputs ``(n, k)`` for uint8 grey face crops ``(n, 48, 48)``."""
+        return self.predictor.scores(np.asarray(faces, np.uint8).reshape(-1, IMAGE_SIZE,
+                                                                         IMAGE_SIZE))
 
     def probabilities(self, scores: np.ndarray) -> np.ndarray:
         """Emotion probabilities of :meth:`scores` (softmax of margins for SVM heads)."""

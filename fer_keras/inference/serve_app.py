@@ -14,7 +14,8 @@ waiting for it; past that a request is shed at once: a JSON 503 with ``Retry-Aft
 ``Analyzer``). ``/health`` never waits for the recognizer. A request body that pauses for
 ``body_timeout`` seconds is a 408 (:class:`.serve_guard.GuardMiddleware`); the deadline for the
 headers and the bounds on connections belong to the server (:mod:`.serve_guard`), started by
-:mod:`.serve_server`, which also says how to run it in production.
+``fer-keras serve`` (:mod:`fer_keras.commands.serve`), which also says how to run it in
+production.
 
 Example:
     >>> app = create_app(EmotionRecognizer("models/shallow_cnn_softmax_X"))  # doctest: +SKIP
@@ -40,8 +41,8 @@ from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect
 
-from fer_keras import CLASS_NAMES, __version__
-from fer_keras.inference.images import COLORS, ImageError
+from fer_keras import __version__
+from fer_keras.inference.images import EMOTION_COLORS, ImageError
 from fer_keras.inference.pretrained import DEFAULT_NAME
 from fer_keras.inference.recognizer import EmotionRecognizer
 from fer_keras.inference.serve_guard import (
@@ -55,6 +56,7 @@ from fer_keras.inference.serve_guard import (
 from fer_keras.inference.serve_limits import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_PIXELS,
+    DEFAULT_QUEUE,
     Limits,
     UploadError,
     check_bytes,
@@ -67,8 +69,6 @@ from fer_keras.inference.serve_limits import (
 __all__ = ["Analyzer", "create_app", "listen"]
 
 STATIC = Path(__file__).resolve().parent / "static"
-#: Images that may wait for the recognizer while it analyses one; more are shed (503).
-DEFAULT_QUEUE = 32
 ACCEPTED = "multipart/form-data (field 'image'), application/json ({\"image\": base64}), image/*"
 REQUEST_BODY = {  # what /docs shows: FastAPI cannot infer it from a handler that parses by hand
     "required": True,
@@ -99,7 +99,7 @@ class Analyzer:
     request is shed with :class:`Busy`, its ``Retry-After`` the time the images in hand take.
 
     Args:
-        recognizer: an :class:`EmotionRecognizer` (only its ``detect`` is used).
+        recognizer: an :class:`EmotionRecognizer` (its ``detect`` and ``class_names`` are used).
         limits: the upload :class:`Limits`.
         decoders: images decoded at once (each may hold up to ``max_pixels`` x 3 bytes).
         queue: images that may wait for the recognizer.
@@ -223,12 +223,13 @@ def create_app(recognizer=None, *, max_bytes: int = DEFAULT_MAX_BYTES,
         model_name = DEFAULT_NAME if recognizer is None else "custom"
     analyzer = Analyzer(EmotionRecognizer() if recognizer is None else recognizer,
                         Limits(max_bytes=max_bytes, max_pixels=max_pixels), queue=queue)
+    names = tuple(analyzer.recognizer.class_names)  # seven, six merged, eight with contempt
     app = FastAPI(title="fer_keras", version=__version__,
-                  description="Faces and their emotions in photos (FER2013's seven classes).")
+                  description=f"Faces and their emotions in photos ({', '.join(names)}).")
     check_body_timeout(body_timeout)  # here, not when the middleware is built (first request)
     app.add_middleware(GuardMiddleware, body_timeout=body_timeout)
     app.state.analyzer = analyzer
-    colors = {n: "#{2:02x}{1:02x}{0:02x}".format(*c) for n, c in zip(CLASS_NAMES, COLORS)}
+    colors = {n: "#{2:02x}{1:02x}{0:02x}".format(*EMOTION_COLORS[n]) for n in names}
 
     @app.exception_handler(UploadError)
     async def refused(request, error: UploadError):

@@ -33,6 +33,8 @@ from fer_keras.inference.images import (
 )
 
 DEFAULT_MAX_BYTES = 10 * 2**20
+#: Images that may wait for the recognizer while it analyses one; more are shed (503).
+DEFAULT_QUEUE = 32
 #: PIL format names of the images accepted: those OpenCV also decodes.
 FORMATS = ("JPEG", "PNG", "BMP", "WEBP", "TIFF", "PPM", "GIF")
 #: The first bytes of each format: a file that starts like one but does not open is damaged.

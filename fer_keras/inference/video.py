@@ -232,7 +232,11 @@ def analyse_video(recognizer, source, *, every: int = 1, out_video=None, out_csv
         if out_csv:
             tmp = stack.enter_context(_io.atomic_path(out_csv))
             table = csv.writer(stack.enter_context(open(tmp, "w", newline="", encoding="utf-8")))
-            table.writerow(VIDEO_CSV_COLUMNS)
+            # FER2013's seven always (blank where a run has fewer), then any class of the run's
+            # beyond them (FER+'s contempt)
+            names = [*CLASS_NAMES, *(n for n in recognizer.class_names if n not in CLASS_NAMES)]
+            columns = [*VIDEO_CSV_COLUMNS, *names[len(CLASS_NAMES):]]
+            table.writerow(columns)
         for index, seconds, faces in iter_video(recognizer, source, every=every,
                                                 out_video=out_video, max_frames=max_frames,
                                                 smooth=smooth, progress=progress, stop=stop,
@@ -246,8 +250,8 @@ def analyse_video(recognizer, source, *, every: int = 1, out_video=None, out_csv
                     row += [k, face["track"], *face["box"], face["emotion"],
                             f"{face['probability']:.4f}",
                             *(f"{face['emotions'][n]:.4f}" if n in face["emotions"] else ""
-                              for n in CLASS_NAMES)]
-                table.writerow(row + [""] * (len(VIDEO_CSV_COLUMNS) - len(row)))
+                              for n in names)]
+                table.writerow(row + [""] * (len(columns) - len(row)))
     return frames
 
 

@@ -58,7 +58,7 @@ def _imagenet_weights_path() -> str:
             f"Could not download the ImageNet VGG16 weights ({err}). Either download "
             f"{IMAGENET_WEIGHTS_URL} on a machine with internet access and pass its path, e.g. "
             f"build_model('vgg16_transfer', weights='/path/to/{IMAGENET_WEIGHTS_FILE}') or "
-            f"`python -m fer_keras.train --model vgg16_transfer --weights /path/to/"
+            f"`fer-keras train --arch vgg16_transfer --weights /path/to/"
             f"{IMAGENET_WEIGHTS_FILE}`, or copy it to {cache / IMAGENET_WEIGHTS_FILE} so "
             "weights='imagenet' finds it offline; or train from scratch with weights=None "
             "(`--weights none`)."

@@ -93,6 +93,7 @@ class TrainConfig(Mapping):
     teacher_temperature: float = 4.0
     teacher_weight: float = 0.9
     labels: str = "fer2013"
+    contempt: bool = False
     ferplus: str | None = None
 
     def __post_init__(self):
@@ -117,6 +118,10 @@ class TrainConfig(Mapping):
             raise ValueError(f"A teacher distils into a softmax network (its probabilities are "
                              f"the targets). Received: head={self.head!r}, teacher="
                              f"{self.teacher!r}")
+        if self.contempt and self.labels == "fer2013":
+            raise ValueError("contempt is a FER+ class: FER2013's labels have none. Received: "
+                             "contempt=True, labels='fer2013'; choose labels='ferplus_votes' "
+                             "or 'ferplus_majority'.")
         if self.labels == "ferplus_votes" and self.teacher is not None:
             raise ValueError("A distilled run learns the teacher's probabilities beside one label "
                              "per face; with FER+ distil on labels='ferplus_majority'. Received: "

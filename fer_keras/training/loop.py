@@ -145,7 +145,7 @@ def fit_phases(cfg, run_dir, strategy, train_data, val_data, backup: RunBackup,
     with strategy.scope():
         side = cfg["crop"] or IMAGE_SIZE
         model = build_model(cfg["model"], input_shape=(side, side, 1),
-                            num_classes=len(data.class_names(cfg["merge_disgust"])),
+                            num_classes=len(data.config_class_names(cfg)),
                             **cfg["model_options"], head=network_head(cfg["head"]))
     lines = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line))

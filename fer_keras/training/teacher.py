@@ -33,14 +33,17 @@ TARGETS_FILE = "teacher_targets.npz"
 
 
 def teacher_probabilities(teacher: str, images: np.ndarray, *, merge_disgust: bool = False,
-                          run_dir: str | Path | None = None) -> tuple[np.ndarray, dict]:
+                          contempt: bool = False, run_dir: str | Path | None = None
+                          ) -> tuple[np.ndarray, dict]:
     """The teacher's probabilities ``(n, classes)`` of ``images`` and how they were obtained.
 
     Args:
         teacher: what :func:`~fer_keras.evaluation.run_dir.load_run` opens; its scores must be
             probabilities (a softmax network without an SVC or feature head).
         images: uint8 ``(n, 48, 48)`` faces, e.g. Training.
-        merge_disgust: the student has six classes: the teacher's disgust is added to angry.
+        merge_disgust: the student has six classes: a seven-class teacher's disgust is added
+            to angry.
+        contempt: the student has FER+'s contempt as a class: so must the teacher.
         run_dir: the student's run directory, where the probabilities are kept.
 
     Returns:
@@ -49,16 +52,19 @@ def teacher_probabilities(teacher: str, images: np.ndarray, *, merge_disgust: bo
 
     Raises:
         FileNotFoundError, ModelFileError: the teacher cannot be opened (one-line message).
-        ValueError: the teacher does not output probabilities, or has fewer classes.
+        ValueError: the teacher does not output probabilities, or has other classes.
     """
     digest = hashlib.sha1(np.ascontiguousarray(images).tobytes()).hexdigest()
     run = load_run(teacher, compile=False)  # it only scores: no optimizer state
     if not run.softmax:
         raise ValueError(f"{teacher}: a teacher must output probabilities (a softmax run or an "
                          f"ensemble); this one has {'an SVC' if run.svc else 'a score'} head.")
-    if len(run.class_names) < len(data.class_names(merge_disgust)):
-        raise ValueError(f"{teacher}: a {len(run.class_names)}-class teacher cannot teach a "
-                         f"{len(data.class_names(merge_disgust))}-class student.")
+    student = data.class_names(merge_disgust, contempt)
+    mergeable = merge_disgust and not contempt and run.class_names == data.class_names()
+    if run.class_names != student and not mergeable:
+        raise ValueError(f"{teacher}: a teacher of {len(run.class_names)} classes "
+                         f"({', '.join(run.class_names)}) cannot teach a student of "
+                         f"{len(student)} ({', '.join(student)}).")
     tta = run.tta_mode()
     beside = None if run.packaged else run.run_dir / f"teacher_targets_{tta}_{digest[:12]}.npz"
     places = [p for p in (Path(run_dir) / TARGETS_FILE if run_dir else None, beside) if p]
@@ -73,7 +79,7 @@ def teacher_probabilities(teacher: str, images: np.ndarray, *, merge_disgust: bo
     for target in places:
         if target != path:
             _write(target, digest, probabilities)
-    if merge_disgust and probabilities.shape[1] == 7:
+    if mergeable:
         merged = np.delete(probabilities, 1, axis=1)
         merged[:, 0] += probabilities[:, 1]
         probabilities = merged

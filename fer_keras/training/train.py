@@ -1,13 +1,13 @@
 """Train a registered model with a softmax, L2-SVM or SVC head; every run writes its own directory.
 
-``python -m fer_keras.train --model shallow_cnn --head l2svm --epochs 30`` writes
+``fer-keras train --arch shallow_cnn --head l2svm --epochs 30`` writes
 ``models/<model>_<head>_<timestamp>/``: ``config.json`` (resolved config and library versions; pass
 it to ``--config`` to replay the run), ``summary.txt``, ``history.csv``, ``best.keras`` (the epoch
 with the best PublicTest accuracy), ``svc_head.json``/``.npz`` for the SVC head, ``metrics.json``
 and PublicTest ``confusion_matrix.png`` and ``training_curves.png``.
 
 Model selection (checkpoint, early stopping, learning-rate schedule, the SVC's data) uses Training
-and PublicTest only; PrivateTest is reported by ``python -m fer_keras.evaluate`` and never used
+and PublicTest only; PrivateTest is reported by ``fer-keras evaluate`` and never used
 here.
 
 Transfer models (those registered with ``fine_tune``, e.g. ``vgg16_transfer``) train in two phases:
@@ -15,7 +15,7 @@ phase 1 with the base frozen, phase 2 after ``fine_tune`` unfreezes the top bloc
 ``fine_tune_learning_rate`` and continued from the last epoch of phase 1.
 
 A run killed at any moment continues from its last finished epoch with
-``python -m fer_keras.train --resume RUN_DIR`` (:mod:`fer_keras.training.resume`); ``--strategy``
+``fer-keras train --resume RUN_DIR`` (:mod:`fer_keras.training.resume`); ``--strategy``
 trains on several GPUs or machines (:mod:`fer_keras.training.distribute`).
 """
 
@@ -32,7 +32,6 @@ from fer_keras import TRAIN_SPLIT, VAL_SPLIT, _io
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
 from fer_keras.data.ferplus import default_ferplus_path, ferplus_labels
-from fer_keras.evaluation import tta
 from fer_keras.evaluation.metrics import (
     classification_metrics,
     label_set_metrics,
@@ -42,19 +41,19 @@ from fer_keras.evaluation.metrics import (
     save_confusion_figure,
     save_figure,
 )
-from fer_keras.evaluation.run_dir import library_versions, make_run_dir, resolve_model
+from fer_keras.evaluation.packaged import resolve_model
+from fer_keras.evaluation.run_dir import Run, library_versions, make_run_dir
 from fer_keras.models import heads
 from fer_keras.models.distillation import distillation_targets
 from fer_keras.models.saving import ModelFileError, load_model_file
 from fer_keras.training import distribute
 from fer_keras.training.config import DEFAULTS, META_KEYS, resolve_config  # noqa: F401
 from fer_keras.training.loop import fit_phases, make_optimizer, network_head
-from fer_keras.training.options import build_parser, config_from_args  # noqa: F401
 from fer_keras.training.resume import RunBackup
 from fer_keras.training.teacher import teacher_probabilities
 
-__all__ = ["DEFAULTS", "build_parser", "config_from_args", "fit_svc", "main", "make_optimizer",
-           "resolve_config", "resume", "train"]
+__all__ = ["DEFAULTS", "fit_svc", "make_optimizer", "resolve_config", "resume", "saved_config",
+           "train"]
 
 
 def train(config: dict | None = None, *, dataset: dict | None = None, **overrides) -> Path:
@@ -96,7 +95,7 @@ def resume(run_dir: str | os.PathLike, *, dataset: dict | None = None) -> Path:
         RunBusyError: another process is training the run.
     """
     run_dir = Path(run_dir)
-    saved = _saved_config(run_dir)
+    saved = saved_config(run_dir)
     if saved.get("status") == "finished":
         return run_dir
     cfg = resolve_config(saved)
@@ -124,7 +123,7 @@ def _dataset(cfg, dataset):
     # Before the run directory exists: a missing or mismatched FER+ file leaves nothing behind.
     ferplus = ferplus_labels(dataset, None, cfg["ferplus"],
                              required=cfg["labels"] != "fer2013",
-                             merge_disgust=cfg["merge_disgust"])
+                             merge_disgust=cfg["merge_disgust"], contempt=cfg["contempt"])
     return cfg, dataset, ferplus
 
 
@@ -201,7 +200,7 @@ def _label_split(cfg, dataset, fp) -> dict:
                          VAL_SPLIT: int(len(y_val_all) - len(val_rows))})
     print(f"{label_set}: {out['excluded'][TRAIN_SPLIT]} Training and "
           f"{out['excluded'][VAL_SPLIT]} {VAL_SPLIT} faces have no FER+ label among the "
-          f"{len(data.class_names(merged))} classes and are left out", flush=True)
+          f"{len(data.config_class_names(cfg))} classes and are left out", flush=True)
     return out
 
 
@@ -213,6 +212,7 @@ def _distillation_targets(cfg, run_dir, x_train, y_train, y_val):
     """
     probabilities, info = teacher_probabilities(cfg["teacher"], x_train,
                                                 merge_disgust=cfg["merge_disgust"],
+                                                contempt=cfg["contempt"],
                                                 run_dir=run_dir)
     classes = probabilities.shape[1]
     print(f"{run_dir.name}: teacher {cfg['teacher']} ({info['tta']}) "
@@ -224,7 +224,7 @@ def _distillation_targets(cfg, run_dir, x_train, y_train, y_val):
 
 def _score(cfg, run_dir, phases, fit_seconds, train_data, split):
     x_train, y_train = train_data
-    names = data.class_names(cfg["merge_disgust"])
+    names = data.config_class_names(cfg)
     model = load_model_file(run_dir / "best.keras", num_classes=len(names))
 
     def dataset(images):  # evaluation view: equalised like training, center-cropped if cropped
@@ -238,19 +238,15 @@ def _score(cfg, run_dir, phases, fit_seconds, train_data, split):
         svc, results["svc_fit_seconds"] = fit_svc(model, dataset(x_train), y_train, cfg)
         heads.save_svc(svc, run_dir / "svc_head.json")
         results["network_" + VAL_SPLIT] = classification_metrics(
-            split["y_val"], model.predict(dataset(split["x_val"]), verbose=0), names)
+            split["y_val"], Run(run_dir, {**cfg}, model).scores(split["x_val"], tta="none"),
+            names)
 
-    def score(views):  # TTA views are already cropped to the model's input
-        return heads.predict_scores(model, pipeline.make_dataset(views, batch_size=256), svc=svc,
-                                    feature_layer=cfg["feature_layer"])
-
-    equalized = pipeline.equalize_images(split["x_val_all"], cfg["equalize"])
-    size = tta.model_input_size(model)
+    run = Run(run_dir, {**cfg}, model, svc)  # scored as evaluate and predict score it
     ferplus = split["ferplus"][VAL_SPLIT] if split["ferplus"] else None
     own = own_label_set(cfg["labels"])
     for mode in dict.fromkeys((cfg["tta"], "none")):
-        sets = label_set_metrics(tta.tta_scores(score, equalized, mode, size),
-                                 split["y_val_all"], ferplus, names)
+        sets = label_set_metrics(run.scores(split["x_val_all"], tta=mode), split["y_val_all"],
+                                 ferplus, names)
         key = VAL_SPLIT if mode == cfg["tta"] else f"{VAL_SPLIT}_tta-none"
         results[key] = sets[own]
         results[key + "_label_sets"] = sets
@@ -288,21 +284,8 @@ def notebook_run(out, data_path, *, quick: bool, seed: int = 0, quick_epochs: in
                  max_minutes=20, verbose=0)
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    if "resume" not in args:
-        return _report(train(config_from_args(args)))
-    run_dir, others = Path(args.resume), sorted(set(vars(args)) - {"resume"})
-    if others:
-        raise ValueError(f"--resume continues the run with its own config.json; drop --"
-                         f"{', --'.join(o.replace('_', '-') for o in others)}")
-    if _saved_config(run_dir).get("status") == "finished":
-        print(f"{run_dir}: already finished; nothing to resume")
-        return _report(run_dir)
-    return _report(resume(run_dir))
-
-
-def _saved_config(run_dir: Path) -> dict:
+def saved_config(run_dir: Path) -> dict:
+    """The ``config.json`` of ``run_dir`` (with its ``"status"``), or one clear error."""
     path = run_dir / "config.json"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json).")
@@ -310,11 +293,3 @@ def _saved_config(run_dir: Path) -> dict:
         return _io.read_json(path)
     except ValueError as err:
         raise ModelFileError(f"{path}: not valid JSON ({err})") from None
-
-
-def _report(run_dir: Path) -> int:
-    metrics = _io.read_json(run_dir / "metrics.json")
-    print(f"{run_dir}: {VAL_SPLIT} accuracy {metrics[VAL_SPLIT]['accuracy']:.4f} "
-          f"(best epoch {metrics['best_epoch'] + 1})")
-    return 0
-

@@ -1,6 +1,7 @@
-"""``fer-keras serve``: the command that runs the app of :mod:`.serve_app` under uvicorn.
+"""``fer-keras serve`` (``python -m fer_keras.serve``): the app of
+:mod:`fer_keras.inference.serve_app` under uvicorn, a local web app and REST API.
 
-The server degrades and never locks anyone out (:mod:`.serve_guard`):
+The server degrades and never locks anyone out (:mod:`fer_keras.inference.serve_guard`):
 
 - a request's headers must arrive within ``--header-timeout`` s, and a request body may not
   pause for more than ``--body-timeout`` s (a JSON 408, and the connection is closed); headers
@@ -27,7 +28,8 @@ In production, the way uvicorn and FastAPI recommend it:
   health check.
 
 The imports of TensorFlow's layers are inside the functions: each worker unpickles
-:func:`make_app` before :func:`fer_keras.cli.quiet_tensorflow` runs in it.
+:func:`make_app` before :func:`~fer_keras.commands._common.quiet_tensorflow` runs in it, and
+``--help`` never loads TensorFlow.
 
 Example:
     $ fer-keras serve cpu_fast --host 127.0.0.1 --port 8000 --workers 2
@@ -35,12 +37,13 @@ Example:
 
 from __future__ import annotations
 
+import argparse
 import functools
 
-from fer_keras import cli
+from fer_keras.commands import _common as common
+from fer_keras.evaluation.packaged import DEFAULT_MODEL
 from fer_keras.inference.serve_guard import DEFAULT_BODY_TIMEOUT, Guard, GuardedConfig
-
-__all__ = ["build_parser", "main", "make_app"]
+from fer_keras.inference.serve_limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_QUEUE
 
 EPILOG = ("Hostile or slow clients: a request's headers must arrive within --header-timeout s "
           "and its body may not pause for --body-timeout s (408, connection closed); past "
@@ -53,15 +56,10 @@ EPILOG = ("Hostile or slow clients: a request's headers must arrive within --hea
           "--max-connections and bound clients in the proxy (nginx's limit_conn).")
 
 
-def build_parser():
-    from fer_keras.evaluation.tta import TTA_MODES
-    from fer_keras.inference.pretrained import DEFAULT_NAME
-    from fer_keras.inference.serve_app import DEFAULT_QUEUE
-    from fer_keras.inference.serve_limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS
-
-    p = cli.parser("serve", "a local web app and REST API: photos or a webcam -> faces and "
+def build_parser() -> argparse.ArgumentParser:
+    p = common.parser("serve", "a local web app and REST API: photos or a webcam -> faces and "
                    "emotions", epilog=EPILOG)
-    cli.add_model(p, default=DEFAULT_NAME)
+    common.add_model(p, default=DEFAULT_MODEL)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
                    "127.0.0.1: this machine only; the server has no authentication)")
     p.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
@@ -70,7 +68,7 @@ def build_parser():
     p.add_argument("--max-megapixels", type=float, default=DEFAULT_MAX_PIXELS / 1e6,
                    help="largest image accepted, in megapixels, read from its header before "
                    "decoding (default %(default)g)")
-    cli.add_tta(p, TTA_MODES, "each face's scores")
+    common.add_tta(p, "each face's scores")
     p.add_argument("--detector", default=None, help="'yunet' (bundled with the yuface wheel), "
                    "'haar' (OpenCV's cascade) or a face model file: YuNet .onnx, SSD "
                    ".caffemodel/.pb (default: yunet where yuface is installed, else haar)")
@@ -98,19 +96,15 @@ def make_app(options: dict):
 
     uvicorn's app factory for ``--workers``: every worker calls it once, when it starts.
     """
-    cli.quiet_tensorflow()
+    common.quiet_tensorflow()
     from fer_keras.inference.recognizer import EmotionRecognizer
     from fer_keras.inference.serve_app import create_app
 
     return create_app(EmotionRecognizer(**options["recognizer"]), **options["app"])
 
 
+@common.command
 def main(argv=None) -> int:
-    import uvicorn
-    from uvicorn.supervisors import Multiprocess
-
-    from fer_keras.inference.serve_app import listen
-
     parser = build_parser()
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
@@ -127,7 +121,7 @@ def main(argv=None) -> int:
                       max_per_client=args.max_per_client)
     except ValueError as e:
         parser.error(str(e).replace("_", "-"))
-    model = cli.model_argument(args, parser)
+    model = common.model_argument(args, parser)
     options = {"recognizer": {"model": model, "detector": args.detector,
                               "min_face": args.min_face, "tta": args.tta},
                "app": {"max_bytes": max(1, int(args.max_mb * 2**20)),
@@ -135,6 +129,11 @@ def main(argv=None) -> int:
                        "model_name": model, "queue": args.queue,
                        "body_timeout": args.body_timeout}}
     app = make_app(options)  # a model that does not load is one error line, before listening
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from fer_keras.inference.serve_app import listen
+
     if args.workers > 1:  # each worker loads its own
         app = functools.partial(make_app, options)
     sock = listen(args.host, args.port)
@@ -158,3 +157,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # uvicorn stops on Ctrl-C, then passes it on: the normal end
         pass
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
