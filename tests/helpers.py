@@ -11,12 +11,14 @@ Example:
 """
 
 import contextlib
+import csv
 import gzip
 import io
 import json
 import struct
 import zlib
 
+import cv2
 import numpy as np
 import pytest
 
@@ -219,3 +221,19 @@ class UvicornThread:
         self.server.should_exit = True
         self.thread.join(15)
         self.sock.close()
+
+
+def write_video(path, frames, fps=10):
+    """An MJPG video of BGR ``frames`` (all one size) at ``path``; returns ``path``."""
+    h, w = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def read_csv(path) -> list[dict]:
+    """The rows of a CSV file with a header, as dicts."""
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))

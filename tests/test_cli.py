@@ -180,8 +180,7 @@ def test_convert_and_predict_with_nothing_to_analyse_load_no_tensorflow(tmp_path
 
 
 def test_the_help_names_every_mode_and_method(capsys):
-    """--tta and explain's --method are checked by the library (their lists live with Keras):
-    the help names every one of them."""
+    """The help of a command that loads a model names every TTA mode and explain method."""
     from fer_keras.evaluation.tta import TTA_MODES
     from fer_keras.explain.run import METHODS
 

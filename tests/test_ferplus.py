@@ -1,11 +1,9 @@
 """FER+ labels: ten annotators' votes as targets, the FER+ majority as a second test label set."""
 
-import csv
-
 import cv2
 import numpy as np
 import pytest
-from helpers import TINY_TRAINING, make_fer_csv, make_ferplus_csv, run_cli
+from helpers import TINY_TRAINING, make_fer_csv, make_ferplus_csv, read_csv, run_cli, write_video
 from skimage.data import astronaut
 
 from fer_keras import CLASS_NAMES, _io
@@ -210,15 +208,10 @@ def test_an_eight_class_run_learns_contempt_and_every_consumer_names_it(ferplus_
     assert recognizer.scores(images[:3]).shape == (3, 8)
     drawn = draw_faces(np.zeros((48, 48, 3), np.uint8), [face])
     assert tuple(drawn[2, 10]) == EMOTION_COLORS["contempt"]
-    video = tmp_path / "clip.avi"
     frame = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, frame.shape[1::-1])
-    for _ in range(2):
-        writer.write(frame)
-    writer.release()
-    analyse_video(recognizer, video, out_csv=tmp_path / "clip.csv")
-    with open(tmp_path / "clip.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    analyse_video(recognizer, write_video(tmp_path / "clip.avi", [frame] * 2),
+                  out_csv=tmp_path / "clip.csv")
+    rows = read_csv(tmp_path / "clip.csv")
     assert len(rows) == 2 and list(rows[0])[-2:] == ["neutral", "contempt"]
     assert sum(float(rows[0][n]) for n in recognizer.class_names) == pytest.approx(1, abs=1e-3)
     # a seven-class teacher cannot teach it

@@ -19,7 +19,7 @@ import cv2
 import keras
 import numpy as np
 import pytest
-from helpers import make_run
+from helpers import make_run, write_video
 from skimage import data as skdata
 
 from fer_keras import CLASS_NAMES
@@ -372,12 +372,9 @@ def test_cli_folder_with_bad_files(run_dir, bad_files, tmp_path, capsys):
 
 
 def test_cli_video(run_dir, astronaut, tmp_path, capsys):
-    video = tmp_path / "clip.avi"
-    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (512, 512))
     coffee = cv2.resize(skdata.coffee()[..., ::-1], (512, 512))
-    for k in range(10):  # five frames with the astronaut, five without
-        writer.write(astronaut[..., ::-1] if k < 5 else coffee)
-    writer.release()
+    # five frames with the astronaut, five without
+    video = write_video(tmp_path / "clip.avi", [astronaut[..., ::-1]] * 5 + [coffee] * 5)
     out = tmp_path / "out"
     assert predict_command.main([str(video), "--model", str(run_dir), "--out", str(out),
                          "--every", "2"]) == 0

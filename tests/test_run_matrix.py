@@ -19,6 +19,7 @@ from helpers import TINY_TRAINING, make_fer_csv, make_ferplus_csv
 from skimage import data as skdata
 
 from fer_keras.commands import explain as explain_command
+from fer_keras.data.pipeline import equalize_images
 from fer_keras.evaluation.evaluate import evaluate_run
 from fer_keras.evaluation.run_dir import load_run
 from fer_keras.evaluation.tta import TTA_MODES
@@ -146,10 +147,7 @@ def test_every_consumer_gives_the_same_scores(runs, name):
     np.testing.assert_allclose(predicted, evaluated, rtol=1e-5, atol=1e-5)
     if name not in SVC_RUNS:  # the graph every export format is written from
         graph, config, _ = export.load_graph_model(runs[name])
-        x = faces.astype(np.float32)[..., None]
-        if run.config.get("equalize"):
-            from fer_keras.data.pipeline import equalize_images
-            x = equalize_images(faces, run.config["equalize"]).astype(np.float32)[..., None]
+        x = equalize_images(faces, run.config.get("equalize")).astype(np.float32)[..., None]
         exported = np.asarray(graph.predict_on_batch(x), np.float32)
         assert config["tta"] == run.tta_mode()
         if "bf16" in name or name.startswith("compare") or name == "ensemble":

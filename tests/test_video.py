@@ -6,7 +6,6 @@ The faces are scikit-image's public-domain ``data.astronaut()`` (Eileen Collins,
 synthetic frames; the model is a small untrained network with an SVC fitted on sample faces.
 """
 
-import csv
 import os
 import re
 import signal
@@ -18,7 +17,7 @@ import time
 import cv2
 import numpy as np
 import pytest
-from helpers import make_run
+from helpers import make_run, read_csv, write_video
 from skimage import data as skdata
 
 from fer_keras.commands import predict as predict_command
@@ -47,15 +46,6 @@ def head(scale, mirror=False):
     return np.ascontiguousarray(patch), (x, y, w, w)
 
 
-def write_video(path, frames, fps=10):
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-    return path
-
-
 def frames_in(path) -> int:
     """How many frames OpenCV can decode from a video file."""
     capture, n = cv2.VideoCapture(str(path)), 0
@@ -63,11 +53,6 @@ def frames_in(path) -> int:
         n += 1
     capture.release()
     return n
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
 
 
 def crossing_clip(frames=36):

@@ -19,6 +19,8 @@ import signal
 import sys
 import threading
 
+from fer_keras.evaluation.tta import TTA_MODES  # no TensorFlow: Keras loads in view_model
+
 VERBOSE_ENV = "FER_KERAS_VERBOSE"
 #: Whether this process is one command started from a shell (``fer-keras X`` or ``python -m``),
 #: not a caller of ``main(argv)`` such as a test: then Ctrl-C ends the process itself.
@@ -223,13 +225,8 @@ def model_argument(args: argparse.Namespace, parser: argparse.ArgumentParser | N
 
 
 def add_tta(p: argparse.ArgumentParser, what: str = "the scores", **kwargs) -> None:
-    """``--tta MODE``: test-time views averaged into ``what``; default the model's own mode.
-
-    Without ``choices=`` the mode is checked where it is used (``fer_keras.evaluation.tta.
-    check_mode``: one error line naming the modes, before any work): their list lives with
-    TensorFlow, which the ``--help`` of a command that only loads a model never loads.
-    """
-    p.add_argument("--tta", metavar="MODE", help=f"test-time augmentation of {what}: none, "
+    """``--tta MODE``: test-time views averaged into ``what``; default the model's own mode."""
+    p.add_argument("--tta", choices=TTA_MODES, help=f"test-time augmentation of {what}: none, "
                    "the face and its mirror (flip) or ten crops and their mirrors (tencrop) "
                    "(default: the model's own, from its config)", **kwargs)
 

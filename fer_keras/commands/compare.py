@@ -21,8 +21,7 @@ BACKBONE_NOTE = "--backbone is now --model (the trained network the heads are fi
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common.quiet_tensorflow()  # the heads and the TTA modes live with Keras
-    from fer_keras.evaluation.tta import TTA_MODES
+    common.quiet_tensorflow()  # the heads live with Keras
     from fer_keras.experiments.compare_heads import HEADS
 
     p = common.parser("compare", "The main job: one network, then softmax, L2-SVM, RBF SVC and "
@@ -34,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_renamed(p, "--backbone", "--model", BACKBONE_NOTE)
     p.add_argument("--heads", type=lambda s: tuple(h.strip() for h in s.split(",") if h.strip()),
                    default=HEADS, help=f"comma list (default {','.join(HEADS)})")
-    common.add_tta(p, "every head, reported beside none", choices=TTA_MODES)
+    common.add_tta(p, "every head, reported beside none")
     common.add_max_minutes(p)
     common.add_seed(p, default=None)
     common.add_verbose(p, default=None)

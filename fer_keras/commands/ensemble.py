@@ -17,8 +17,7 @@ from fer_keras.commands import _training
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common.quiet_tensorflow()  # the architectures and the TTA modes live with Keras
-    from fer_keras.evaluation.tta import TTA_MODES
+    common.quiet_tensorflow()  # the architectures live with Keras
     from fer_keras.experiments import families
     from fer_keras.models import list_models
 
@@ -38,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="ensemble folder name (default: from the members, folds and "
                                   "seed, so that re-running the command finds it)")
     common.add_seed(p)
-    common.add_tta(p, "the members' predictions", choices=TTA_MODES)
+    common.add_tta(p, "the members' predictions")
     p.add_argument("--member-options", action="append", default=[], metavar="LABEL=JSON",
                    help="one member's builder options, e.g. shallow_cnn='{\"filters\": [8, 16]}'"
                         "; repeatable (--set model_options.KEY=VALUE sets every member's)")

@@ -19,12 +19,14 @@ Reference:
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import keras
 import numpy as np
 
 from fer_keras import IMAGE_SIZE
+
+if TYPE_CHECKING:  # Keras loads in view_model, so the modes come without TensorFlow
+    import keras
 
 #: ``mode`` values of :func:`views` and :func:`tta_scores`, and of ``fer_keras.evaluate --tta``.
 TTA_MODES = ("none", "flip", "tencrop")
@@ -152,6 +154,8 @@ def view_model(network: keras.Model, mode: str = "none", *, average: bool = True
         >>> faces_model.input_shape
         (None, 48, 48, 1)
     """
+    import keras
+
     check_mode(mode)
     size = model_input_size(network)
     if mode == "none" and size == IMAGE_SIZE and average:

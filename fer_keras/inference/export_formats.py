@@ -40,7 +40,6 @@ def export_name(format: str, quantize: str | None = None) -> str:
     return f"{stem}_{quantize}{dot}{suffix}"
 
 
-
 def save_dir(out: Path, write) -> None:
     """Run ``write(folder)`` into a temporary folder beside ``out``, then put it in place."""
     # A folder cannot be swapped in atomically over an existing one; the old one goes just before.

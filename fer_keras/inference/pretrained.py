@@ -4,7 +4,7 @@
 state, ``config.json`` (the run's config, so its preprocessing is known and the run can be
 replayed) and ``metrics.json`` (its PublicTest scores). Every command takes such a NAME wherever
 it takes a model (``fer-keras evaluate cpu_fast``; see
-:func:`fer_keras.evaluation.run_dir.resolve_model`).
+:func:`fer_keras.evaluation.packaged.resolve_model`).
 
 ``fer-keras package RUN [--name NAME] [--out ROOT] [--force]`` (or ``python -m
 fer_keras.pretrained``; ``RUN`` or ``--model RUN``) makes one from a finished run, in ``--out``
@@ -27,21 +27,19 @@ from pathlib import Path
 from fer_keras import _io
 from fer_keras.evaluation import packaged
 from fer_keras.evaluation import run_dir as runs
-from fer_keras.evaluation.packaged import DEFAULT_MODEL, PRETRAINED_ROOT, packaged_models
 from fer_keras.models.saving import load_model_file
 
-__all__ = ["DEFAULT_NAME", "MAX_BYTES", "PRETRAINED_ROOT", "package_run", "packaged_models",
-           "pretrained_dir"]
+__all__ = ["DEFAULT_NAME", "MAX_BYTES", "package_run", "pretrained_dir"]
 
-#: The default packaged model (``fer_keras.evaluation.run_dir.DEFAULT_MODEL``).
-DEFAULT_NAME = DEFAULT_MODEL
+#: The default packaged model (``fer_keras.evaluation.packaged.DEFAULT_MODEL``).
+DEFAULT_NAME = packaged.DEFAULT_MODEL
 #: Size limit of a packaged model file (it is part of every install).
 MAX_BYTES = 10 * 2**20
 
 
 def pretrained_dir(name: str = DEFAULT_NAME) -> Path:
     """The packaged run directory ``name``; the error lists the packaged names and says how to
-    pass a model instead (``fer_keras.evaluation.run_dir.packaged_model``)."""
+    pass a model instead (``fer_keras.evaluation.packaged.packaged_model``)."""
     return packaged.packaged_model(name)
 
 
@@ -53,7 +51,7 @@ def package_run(run_dir: str | os.PathLike, name: str = DEFAULT_NAME, *,
         run_dir: the run (a run directory, or a packaged name to re-package).
         name: the packaged model's name, a plain folder name.
         root: the root of packaged models; ``None``: the package's own
-            (``fer_keras.evaluation.run_dir.PRETRAINED_ROOT``).
+            (``fer_keras.evaluation.packaged.PRETRAINED_ROOT``).
         force: replace a packaged model of that name under the package's own root (one under
             an explicit ``root`` is always replaced).
 
