@@ -23,10 +23,12 @@ The sets, written to a temporary folder as JPEG/PNG files, every real face's box
 A detection is a found face when its centre lies in a real face's box and its width is 0.4-1.6x
 that box's (each real face is found once); any other detection is a false positive.
 
-fer_keras runs in this process with its defaults (YuNet, faces registered as FER2013's, the
-smallest face a tenth of the photo's shorter side, photos read and searched on every core,
-faces classified in batches), and as it was before (Haar cascade, a square with a 0.1 margin),
-with YuNet and the square, with a flip or no test-time views, and without refining the landmarks;
+fer_keras runs in this process with its defaults (YuNet, each face placed by its box as YuNet's
+boxes sit on FER2013's faces and turned upright past a 10-degree eye tilt, the smallest face a
+tenth of the photo's shorter side, photos read on every core and searched on one more thread,
+faces classified in batches with the packaged model's own test-time views, a flip), and as it
+was before (Haar cascade, a square with a 0.1 margin), with YuNet and the square, with the
+five-landmark fit (the default of 2026-12-06), and with ten crops or no test-time views;
 `--all-sides` adds photo by photo, one thread, and every face from 30 px.
 
 `fer` (its Haar cascade and bundled model, its defaults) needs opencv-contrib-python (<5: OpenCV
@@ -303,12 +305,12 @@ def time_fer(python: str, sets: dict, repeat: int) -> dict:
 
 
 SIDES = {
-    "fer_keras (default: YuNet, registered)": ({}, False),
+    "fer_keras (default: YuNet, box fit, TTA flip)": ({}, False),
+    "fer_keras (YuNet, five-landmark fit)": ({"align": "landmarks"}, False),
     "fer_keras (YuNet, square + 0.1 margin)": ({"detector": "yunet", "margin": 0.1}, False),
     "fer_keras (Haar, square + 0.1 margin: before)": ({"detector": "haar", "margin": 0.1}, False),
-    "fer_keras (default, TTA flip)": ({"tta": "flip"}, False),
+    "fer_keras (default, TTA tencrop)": ({"tta": "tencrop"}, False),
     "fer_keras (default, TTA none)": ({"tta": "none"}, False),
-    "fer_keras (default, landmarks not refined)": ({"refine_face": None}, False),
 }
 MORE_SIDES = {
     "fer_keras (photo by photo)": ({}, True),

@@ -22,28 +22,29 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from fer_keras.evaluation.metrics import read_history
+from fer_keras.evaluation import is_run, read_run
 
 
 def run_curve(run_dir: Path) -> dict:
-    config = json.loads((run_dir / "config.json").read_text())
+    run = read_run(run_dir)
+    config = run.config
     if config.get("kind") == "ensemble":
-        return ensemble_point(run_dir, config)
-    history = read_history(run_dir / "history.csv")
+        return ensemble_point(run)
+    history = run.history
     accuracy = np.asarray(history["val_accuracy"])
     if "fit_minutes" in history:
         minutes, exact = np.asarray(history["fit_minutes"]), True
     else:
         minutes = config["fit_seconds"] / 60 * np.arange(1, len(accuracy) + 1) / len(accuracy)
         exact = False
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = run.metrics
     flip = run_dir / "metrics_PublicTest_tta-flip.json"
     label = config.get("recipe") or config["model"]
     filters = config.get("model_options", {}).get("filters")
     if filters:  # a wider or narrower network than the recipe's
         label += f" {filters[0]}→{filters[-1]} filters"
     parent = run_dir.resolve().parent
-    if (parent.parent / "config.json").is_file():  # a family member: <ensemble>/<label>/<run>
+    if is_run(parent.parent):  # a family member: <ensemble>/<label>/<run>
         label += f" {parent.name}"
     if config.get("teacher"):
         label += (f" + teacher {Path(config['teacher']).name}, "
@@ -56,13 +57,14 @@ def run_curve(run_dir: Path) -> dict:
             "total_minutes": config["fit_seconds"] / 60}
 
 
-def ensemble_point(ens_dir: Path, config: dict) -> dict:
-    """An ensemble folder (``fer_keras.ensemble --family``): one point at its members' summed
-    training minutes (trained one after another on the same cores), at its reported accuracy."""
-    metrics = json.loads((ens_dir / "metrics.json").read_text())
-    minutes = config["fit_seconds"] / 60
-    final = metrics["PublicTest"]["accuracy"]
-    return {"run": ens_dir.name, "label": f"ensemble {config.get('family', '')}".strip(),
+def ensemble_point(ensemble) -> dict:
+    """An ensemble folder's record (``fer_keras.ensemble --family``): one point at its members'
+    summed training minutes (trained one after another on the same cores), at its reported
+    accuracy."""
+    minutes = ensemble.config["fit_seconds"] / 60
+    final = ensemble.metrics["PublicTest"]["accuracy"]
+    family = ensemble.config.get("family", "")
+    return {"run": ensemble.run_dir.name, "label": f"ensemble {family}".strip(),
             "minutes": np.array([minutes]), "accuracy": np.array([final]), "exact": True,
             "final": final, "tta": "members'", "total_minutes": minutes}
 

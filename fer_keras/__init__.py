@@ -45,6 +45,7 @@ _EXPORTS = {
     "packaged_models": "fer_keras.evaluation.packaged",
     "load_run": "fer_keras.evaluation.run_dir",
     "Run": "fer_keras.evaluation.run_dir",
+    "read_run": "fer_keras.evaluation.run_files",
     "export_model": "fer_keras.inference.export",
     "package_run": "fer_keras.inference.pretrained",
     # data

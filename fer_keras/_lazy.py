@@ -20,7 +20,8 @@ def lazy_exports(namespace: dict, exports: dict[str, str]):
     Args:
         namespace: the package's ``globals()``; each name is cached there on first use.
         exports: ``{public name: module defining it}``; ``"module:attr"`` re-exports ``attr``
-            under the public name.
+            under the public name; a submodule named as itself (``{"cnn":
+            "fer_keras.models.cnn"}``) is the module.
     """
     package = namespace["__name__"]
 
@@ -29,7 +30,8 @@ def lazy_exports(namespace: dict, exports: dict[str, str]):
         if target is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         module, _, attr = target.partition(":")
-        value = getattr(importlib.import_module(module), attr or name)
+        loaded = importlib.import_module(module)
+        value = loaded if module == f"{package}.{name}" else getattr(loaded, attr or name)
         namespace[name] = value
         return value
 

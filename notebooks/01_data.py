@@ -30,16 +30,10 @@ import os
 
 import numpy as np
 
-from fer_keras import CLASS_NAMES
+from fer_keras import CLASS_NAMES, load_dataset
+from fer_keras.data import dataset_dir, default_data_path, find_duplicates, load_png_tree
 from fer_keras.data.convert import convert, summary
 from fer_keras.data.figures import plot_class_balance, plot_face_grid
-from fer_keras.data.loading import (
-    dataset_dir,
-    default_data_path,
-    find_duplicates,
-    load_dataset,
-    load_png_tree,
-)
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 CSV = default_data_path()

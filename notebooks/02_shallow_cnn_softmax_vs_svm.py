@@ -17,8 +17,8 @@
 # The seed's claim: an SVM on learned features beats the network's own softmax layer. We train one
 # `shallow_cnn` with the `cpu_fast` recipe (softmax), then fit an L2-SVM (squared hinge + L2,
 # Tang 2013), an RBF SVC and a LinearSVC on its frozen 256-d `features` layer, and compare the four
-# on PublicTest, each without and with ten-crop TTA. Model selection uses PublicTest only;
-# PrivateTest, when your CSV has it, is reported by `fer-keras evaluate`.
+# on PublicTest, each without and with the recipe's TTA (a flip). Model selection uses
+# PublicTest only; PrivateTest, when your CSV has it, is reported by `fer-keras evaluate`.
 #
 # **Runtime on 2 CPU cores:** about 1 minute in quick mode (2 epochs on the embedded sample),
 # about 5 minutes on the embedded sample and about 65 minutes on the full `dataset/fer2013.csv`
@@ -32,11 +32,10 @@
 import os
 import tempfile
 
-from fer_keras.data.loading import default_data_path, load_dataset
-from fer_keras.evaluation.metrics import plot_confusion_matrix
-from fer_keras.experiments.compare import compare
-from fer_keras.explain.run import plot_training_curves
-from fer_keras.training.recipes import recipe_config
+from fer_keras import compare_heads, load_dataset, recipe_config
+from fer_keras.data import default_data_path
+from fer_keras.evaluation import plot_confusion_matrix
+from fer_keras.explain import plot_training_curves
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 DATA = default_data_path()
@@ -66,7 +65,8 @@ dataset = load_dataset(DATA)
 # Each head gets its own run directory; `python -m fer_keras.compare` does the same from a shell.
 
 # %%
-result = compare(DATA, dataset=dataset, out=OUT, config={**CONFIG, "verbose": 0 if QUICK else 2})
+result = compare_heads(DATA, dataset=dataset, out=OUT,
+                       config={**CONFIG, "verbose": 0 if QUICK else 2})
 print(result["table"])
 
 # %% [markdown]

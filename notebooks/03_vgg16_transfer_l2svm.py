@@ -35,11 +35,10 @@
 import os
 import tempfile
 
-from fer_keras.data.loading import default_data_path, load_dataset
-from fer_keras.evaluation.evaluate import evaluate_run, load_run
-from fer_keras.evaluation.metrics import plot_confusion_matrix
-from fer_keras.explain.run import plot_training_curves
-from fer_keras.training.train import train
+from fer_keras import evaluate, load_dataset, load_run, train
+from fer_keras.data import default_data_path
+from fer_keras.evaluation import plot_confusion_matrix
+from fer_keras.explain import plot_training_curves
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 WEIGHTS = None if QUICK else "imagenet"
@@ -77,12 +76,12 @@ for phase in run.config["phases"]:
 # ## Evaluate
 
 # %%
-metrics = evaluate_run(run, dataset=dataset, out=False)
+metrics = evaluate(run, dataset=dataset, out=False)
 print({split: round(m["accuracy"], 4) for split, m in metrics.items()})
 plot_confusion_matrix(metrics["PublicTest"]["confusion_matrix"], title="VGG16 + L2-SVM")
 
 # %%
-plot_training_curves(run_dir)
+plot_training_curves(run)
 
 # %% [markdown]
 # ## Takeaways

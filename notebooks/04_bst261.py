@@ -36,7 +36,6 @@
 
 # %%
 # %matplotlib inline
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -44,19 +43,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fer_keras.data.loading import (
-    class_names,
-    dataset_dir,
-    default_data_path,
-    load_dataset,
-    merge_disgust,
-    sample_path,
-)
-from fer_keras.evaluation.metrics import plot_confusion_matrix
-from fer_keras.experiments.sweep import fraction_sweep, plot_fraction_sweep
-from fer_keras.explain.run import plot_training_curves
+from fer_keras import class_names, load_dataset, read_run, recipe_config
+from fer_keras.data import dataset_dir, default_data_path, merge_disgust, sample_path
+from fer_keras.evaluation import plot_confusion_matrix
+from fer_keras.experiments import fraction_sweep, plot_fraction_sweep
+from fer_keras.explain import plot_training_curves
 from fer_keras.models import build_model
-from fer_keras.training.recipes import recipe_config
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 SEED = 0
@@ -155,8 +147,7 @@ plot_fraction_sweep(rows, title="bst261_cnn: PublicTest accuracy and training ti
 (six,) = fraction_sweep({**CONFIG, "merge_disgust": True}, [SIX_CLASS_FRACTION], dataset=dataset,
                         out=OUT / "6_classes")
 seven = next(r for r in rows if r["fraction"] == SIX_CLASS_FRACTION)  # one of FRACTIONS
-matrix = np.array(json.loads((Path(seven["run_dir"]) / "metrics.json").read_text())
-                  ["PublicTest"]["confusion_matrix"])
+matrix = np.array(read_run(seven["run_dir"]).metrics["PublicTest"]["confusion_matrix"])
 rescored = (np.trace(matrix) + matrix[0, 1] + matrix[1, 0]) / matrix.sum()
 # Accuracy of always answering the most frequent class, with seven and with six labels.
 majority_7 = np.bincount(y_public).max() / len(y_public)
@@ -180,8 +171,8 @@ pd.DataFrame([
 plot_training_curves(rows[-1]["run_dir"])
 
 # %%
-six_metrics = json.loads((Path(six["run_dir"]) / "metrics.json").read_text())
-plot_confusion_matrix(six_metrics["PublicTest"]["confusion_matrix"], class_names(True),
+six_run = read_run(six["run_dir"])
+plot_confusion_matrix(six_run.metrics["PublicTest"]["confusion_matrix"], six_run.class_names,
                       title=f"bst261_cnn, 6 classes, {SIX_CLASS_FRACTION:.0%} of Training")
 
 # %% [markdown]

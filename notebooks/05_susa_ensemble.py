@@ -39,10 +39,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from fer_keras import CLASS_NAMES
-from fer_keras.data.loading import dataset_dir, default_data_path, load_dataset, sample_path
-from fer_keras.evaluation.metrics import plot_confusion_matrix
-from fer_keras.experiments.ensemble import ensemble, parse_members
+from fer_keras import CLASS_NAMES, load_dataset
+from fer_keras.data import dataset_dir, default_data_path, sample_path
+from fer_keras.evaluation import plot_confusion_matrix
+from fer_keras.experiments import kfold_ensemble, parse_members
 from fer_keras.models import build_model
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
@@ -83,13 +83,13 @@ pd.DataFrame([{"member": m.label, "model": m.model, "epochs": m.epochs,
 # %% [markdown]
 # ## Train
 #
-# `ensemble` trains the `len(members) x FOLDS` fold runs (or finds those already finished), then
-# fits the weights on the OOF predictions and writes `ensemble.md`, `ensemble.json` and the
-# confusion matrix of the best row into its folder.
+# `kfold_ensemble` trains the `len(members) x FOLDS` fold runs (or finds those already
+# finished), then fits the weights on the OOF predictions and writes `ensemble.md`,
+# `ensemble.json` and the confusion matrix of the best row into its folder.
 
 # %%
-result = ensemble(members, folds=FOLDS, dataset=dataset, data_path=DATA, out=OUT, seed=SEED,
-                  model_options=MODEL_OPTIONS, verbose=0 if QUICK else 2)
+result = kfold_ensemble(members, folds=FOLDS, dataset=dataset, data_path=DATA, out=OUT,
+                        seed=SEED, model_options=MODEL_OPTIONS, verbose=0 if QUICK else 2)
 print(result["table"])
 result["dir"]
 

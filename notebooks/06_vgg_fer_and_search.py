@@ -41,19 +41,17 @@ from pathlib import Path
 
 import pandas as pd
 
-from fer_keras import _io
-from fer_keras.data.loading import dataset_dir, default_data_path, load_dataset, sample_path
-from fer_keras.evaluation.metrics import plot_confusion_matrix
-from fer_keras.experiments.search import (
+from fer_keras import load_dataset, read_run, recipe_config, train
+from fer_keras.data import dataset_dir, default_data_path, sample_path
+from fer_keras.evaluation import plot_confusion_matrix
+from fer_keras.experiments import grid_search
+from fer_keras.experiments.search_settings import (
     DEFAULT_OPTIMIZERS,
     DEFAULT_SCHEDULES,
     QUICK_MODEL_OPTIONS,
-    search,
 )
-from fer_keras.explain.run import plot_training_curves
+from fer_keras.explain import plot_training_curves
 from fer_keras.models import build_model
-from fer_keras.training.recipes import recipe_config
-from fer_keras.training.train import train
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 SEED = 0
@@ -113,7 +111,7 @@ run_dir
 # its confusion matrix (rows: true class; right: normalised per row).
 
 # %%
-metrics = _io.read_json(run_dir / "metrics.json")
+metrics = read_run(run_dir).metrics
 {"PublicTest accuracy": round(metrics["PublicTest"]["accuracy"], 4),
  "best epoch": metrics["best_epoch"] + 1, "training seconds": metrics["fit_seconds"]}
 
@@ -128,15 +126,15 @@ plot_training_curves(run_dir)
 # ## The optimizer x schedule search
 #
 # Every trial is the recipe's run with another optimizer, schedule and learning rate (SGD 0.01,
-# the Adam family 1e-3: `fer_keras.experiments.search.LEARNING_RATES`), early stopping off so
-# that each schedule runs its whole length.
+# the Adam family 1e-3: `fer_keras.experiments.search_settings.LEARNING_RATES`), early stopping
+# off so that each schedule runs its whole length.
 # Trials already finished under `OUT` are not trained again.
 
 # %%
-result = search(optimizers=OPTIMIZERS, schedules=SCHEDULES, config=RECIPE,
-                quick=QUICK, epochs_per_trial=EPOCHS_PER_TRIAL,
-                minutes_per_trial=MINUTES_PER_TRIAL, data_path=DATA, dataset=dataset, out=OUT,
-                seed=SEED, verbose=0 if QUICK else 2)
+result = grid_search(optimizers=OPTIMIZERS, schedules=SCHEDULES, config=RECIPE,
+                     quick=QUICK, epochs_per_trial=EPOCHS_PER_TRIAL,
+                     minutes_per_trial=MINUTES_PER_TRIAL, data_path=DATA, dataset=dataset,
+                     out=OUT, seed=SEED, verbose=0 if QUICK else 2)
 result["dir"]
 
 # %% [markdown]

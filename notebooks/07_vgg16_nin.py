@@ -50,14 +50,11 @@ import numpy as np
 import tensorflow as tf
 from matplotlib.figure import Figure
 
-from fer_keras import CLASS_NAMES
-from fer_keras.data.loading import dataset_dir, default_data_path, load_dataset, sample_path
+from fer_keras import CLASS_NAMES, evaluate, load_dataset, load_run, recipe_config, train
+from fer_keras.data import dataset_dir, default_data_path, sample_path
 from fer_keras.data.pipeline import augmentation, equalize_images
-from fer_keras.evaluation.evaluate import evaluate_run, format_metrics, load_run
-from fer_keras.evaluation.metrics import plot_confusion_matrix, plot_history, read_history
+from fer_keras.evaluation import format_metrics, plot_confusion_matrix, plot_history
 from fer_keras.models import build_model
-from fer_keras.training.recipes import recipe_config
-from fer_keras.training.train import train
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 SEED = 0
@@ -144,7 +141,7 @@ print(f"training time: {run.config['fit_seconds'] / 60:.1f} minutes")
 # The best epoch on PublicTest and PrivateTest (when the data has it), per class on PublicTest.
 
 # %%
-metrics = evaluate_run(run, dataset=dataset, out=False)
+metrics = evaluate(run, dataset=dataset, out=False)
 print({split: round(m["accuracy"], 4) for split, m in metrics.items()})
 print(format_metrics(metrics["PublicTest"]))
 
@@ -155,9 +152,7 @@ print(format_metrics(metrics["PublicTest"]))
 # starts. Then the PublicTest confusion matrix (rows: true class; right: normalised per row).
 
 # %%
-plot_history(read_history(run_dir / "history.csv"),
-             phase_starts=[p["first_epoch"] for p in run.config["phases"][1:]],
-             title="vgg16_nin: frozen, then unfrozen")
+plot_history(run.history, phase_starts=run.phase_starts, title="vgg16_nin: frozen, then unfrozen")
 
 # %%
 plot_confusion_matrix(metrics["PublicTest"]["confusion_matrix"],

@@ -36,10 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras import CLASS_NAMES, VAL_SPLIT
-from fer_keras.data.loading import dataset_dir, default_data_path, load_dataset, sample_path
-from fer_keras.evaluation.evaluate import load_run
-from fer_keras.explain.run import (
+from fer_keras import CLASS_NAMES, VAL_SPLIT, load_dataset, load_run
+from fer_keras.data import dataset_dir, default_data_path, sample_path
+from fer_keras.explain import (
     confident_mistakes,
     conv_layers,
     filter_on_face,

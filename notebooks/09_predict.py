@@ -36,7 +36,6 @@
 
 # %%
 # %matplotlib inline
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -45,11 +44,10 @@ import cv2
 import pandas as pd
 from skimage import data as skdata
 
-from fer_keras.data.loading import dataset_dir, default_data_path, sample_path
-from fer_keras.inference.export import export_model, format_report
-from fer_keras.inference.faces import plot_faces
-from fer_keras.inference.predict import EmotionRecognizer
-from fer_keras.inference.pretrained import pretrained_dir
+from fer_keras import EmotionRecognizer, export_model, read_run
+from fer_keras.data import dataset_dir, default_data_path, sample_path
+from fer_keras.inference import plot_faces
+from fer_keras.inference.export import format_report
 from fer_keras.training.train import notebook_run
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
@@ -87,15 +85,15 @@ sorted(p.name for p in PHOTOS.iterdir())
 # The packaged model is a run directory inside the installed package, so `EmotionRecognizer()`
 # works offline and anywhere. Any run directory or `.keras` file works too; the recognizer applies
 # the run's own preprocessing (histogram equalisation, if it was trained with it), test-time views
-# (ten crops for the packaged model) and head (an SVC run uses its SVC).
+# (a flip for the packaged model) and head (an SVC run uses its SVC).
 
 # %%
-run_dir = (notebook_run(OUT, DATA, quick=QUICK, seed=SEED, quick_epochs=1) if TRAIN
-           else pretrained_dir())
+run = read_run(notebook_run(OUT, DATA, quick=QUICK, seed=SEED, quick_epochs=1) if TRAIN
+               else None)  # None: the packaged model
+run_dir = run.run_dir
 recognizer = EmotionRecognizer(run_dir)
-metrics = json.loads((run_dir / "metrics.json").read_text())
-print(f"{run_dir}: {metrics['PublicTest']['accuracy']:.2%} PublicTest accuracy "
-      f"(test-time views: {metrics.get('tta', 'none')})")
+print(f"{run_dir}: {run.metrics['PublicTest']['accuracy']:.2%} PublicTest accuracy "
+      f"(test-time views: {run.metrics.get('tta', 'none')})")
 
 # %% [markdown]
 # ## A photo in, faces boxed and labelled

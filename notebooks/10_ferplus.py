@@ -38,13 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_keras import CLASS_NAMES, TRAIN_SPLIT, VAL_SPLIT
-from fer_keras.data import default_data_path, ferplus_labels, load_dataset, sample_path
-from fer_keras.data.ferplus import default_ferplus_path
+from fer_keras import CLASS_NAMES, TRAIN_SPLIT, VAL_SPLIT, evaluate, load_dataset, train
+from fer_keras.data import default_data_path, default_ferplus_path, ferplus_labels, sample_path
 from fer_keras.data.figures import plot_label_disagreement
-from fer_keras.evaluation.evaluate import evaluate_run
-from fer_keras.evaluation.metrics import plot_confusion_matrix
-from fer_keras.training.train import train
+from fer_keras.evaluation import plot_confusion_matrix
 
 QUICK = os.environ.get("FER_KERAS_QUICK") == "1"  # CI runs every notebook in this mode
 SEED = 0
@@ -107,7 +104,7 @@ models
 # %%
 rows = {}
 for name, model in models.items():
-    metrics = evaluate_run(model, [VAL_SPLIT], dataset=data, ferplus=FERPLUS, out=False)
+    metrics = evaluate(model, [VAL_SPLIT], dataset=data, ferplus=FERPLUS, out=False)
     rows[name] = metrics[VAL_SPLIT]["label_sets"]
 print(f"{'trained on':<16}{'FER2013 labels':>16}{'FER+ majority':>16}   ({VAL_SPLIT} accuracy)")
 for name, sets in rows.items():

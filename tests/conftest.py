@@ -16,10 +16,15 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 #: default one): tests of minutes, or of the full breadth, whose behaviour the default run also
 #: covers at small scale -- every notebook top to bottom (the default run checks each is paired
 #: with its script; the library calls they make have tests of their own), the wheel, the
-#: distribution subprocesses, a SIGKILL mid-epoch (resume is covered by the other resume tests) and
-#: a search killed mid-trial. Test files, or ``file::test`` for all of a test's cases.
+#: distribution subprocesses, a SIGKILL mid-epoch (resume is covered by the other resume tests),
+#: a search killed mid-trial and the ``python -m`` subprocess runs of the commands that load
+#: TensorFlow (their mains run in-process by default, and test_cli.py starts a real command).
+#: Test files, or ``file::test`` for all of a test's cases.
 FULL = ("test_wheel.py", "test_distribute.py::test_mirrored_over_two_logical_cpus",
         "test_distribute.py::test_multiworker_over_loopback",
+        "test_train.py::test_cli_subprocess", "test_explain.py::test_cli_subprocess",
+        "test_predict.py::test_cli_subprocess", "test_ensemble.py::test_cli_subprocess",
+        "test_evaluate.py::test_cli_subprocess", "test_export.py::test_cli_subprocess",
         "test_notebooks.py::test_notebook_runs_in_quick_mode",
         "test_resume.py::test_sigkill_mid_epoch_then_resume",
         "test_search.py::test_search_trains_each_pair_once_and_resumes_a_killed_trial")

@@ -135,7 +135,7 @@ def make_run(root, head="svc", equalize="hist", seed=0, crop=None):
 
     from fer_keras.data.loading import load_dataset, sample_path
     from fer_keras.data.pipeline import equalize_images
-    from fer_keras.models import build_model, heads
+    from fer_keras.models import build_model, heads, names
 
     if crop and head == "svc":
         raise ValueError("make_run: an SVC run on crops is not supported")
@@ -152,7 +152,7 @@ def make_run(root, head="svc", equalize="hist", seed=0, crop=None):
         heads.save_svc(heads.make_svc("linear_svc").fit(features, labels[:140]),
                        run / "svc_head.json")
     config = {"model": "shallow_cnn", "head": head, "equalize": equalize, "seed": seed,
-              "feature_layer": heads.FEATURE_LAYER, "status": "finished"}
+              "feature_layer": names.FEATURE_LAYER, "status": "finished"}
     if crop:
         config.update(crop=crop, tta="tencrop")
     (run / "config.json").write_text(json.dumps(config))

@@ -30,6 +30,7 @@ def test_the_api_names_what_the_issue_and_readme_use():
         load_fer2013,
         load_run,
         packaged_models,
+        read_run,
         train,
     )
     from fer_keras.evaluation.evaluate import evaluate_run
@@ -39,6 +40,7 @@ def test_the_api_names_what_the_issue_and_readme_use():
 
     assert EmotionRecognizer is Recognizer and evaluate is evaluate_run and compare_heads is compare
     assert train is train_function and callable(load_fer2013) and callable(load_run)
+    assert read_run("cpu_fast").metrics["PublicTest"]["accuracy"] > 0.6
     assert {"cpu_fast", "cpu_fast_ferplus", "cpu_fast_ferplus8"} <= set(packaged_models())
 
 
@@ -54,8 +56,11 @@ def test_a_command_run_in_process_does_not_hide_an_api_function(capsys):
 def test_the_light_half_of_the_api_never_loads_tensorflow(tmp_path):
     code = ("import sys, fer_keras\n"
             "from fer_keras import packaged_models, load_fer2013, class_names, list_recipes\n"
+            "from fer_keras import read_run\n"
             "from fer_keras.data import sample_path\n"
+            "from fer_keras.models import ARCHITECTURES\n"
             "assert packaged_models() and class_names(contempt=True)[-1] == 'contempt'\n"
+            "assert read_run('cpu_fast').class_names and 'vgg_fer' in ARCHITECTURES\n"
             "assert len(load_fer2013(sample_path())['Training'][1]) > 0\n"
             "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

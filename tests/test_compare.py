@@ -10,6 +10,7 @@ from fer_keras.commands import compare as compare_command
 from fer_keras.data import loading as data
 from fer_keras.evaluation import evaluate
 from fer_keras.experiments import compare
+from fer_keras.experiments.compare_settings import HEADS
 
 #: A tiny network on 40-px crops with ten-crop TTA, the shape of the cpu_fast recipe.
 TINY = {"model": "shallow_cnn", "model_options": {"filters": [8, 16], "dense_units": 16},
@@ -26,7 +27,7 @@ def result(tmp_path_factory):
 def test_every_head_with_and_without_tta_on_every_evaluation_split(result):
     _, res = result
     assert [(row["head"], row["tta"]) for row in res["rows"]] == [
-        (head, mode) for head in compare.ch.HEADS for mode in ("none", "tencrop")]
+        (head, mode) for head in HEADS for mode in ("none", "tencrop")]
     for row in res["rows"]:
         assert list(row["metrics"]) == ["PublicTest", "PrivateTest"]
         assert row["fit_seconds"] >= 0
@@ -64,7 +65,7 @@ def test_markdown_and_json(result):
     assert len(list(res["markdown"].parent.glob("confusion_*.png"))) == 16
     assert "| true \\ predicted | angry |" in text and "LinearSVC" in text
     summary = json.loads((res["markdown"].parent / "comparison.json").read_text())
-    assert [r["head"] for r in summary["rows"]][::2] == list(compare.ch.HEADS)
+    assert [r["head"] for r in summary["rows"]][::2] == list(HEADS)
     assert summary["tta"] == ["none", "tencrop"]
     header = res["table"].splitlines()[0]
     assert "PublicTest acc." in header and "PrivateTest macro-F1" in header and "TTA" in header

@@ -48,6 +48,7 @@ def test_typed_frozen_and_read_like_a_dict():
     with pytest.raises(ValueError, match="epochs must be at least 1"):
         cfg.replace(epochs=0)
     assert dict(cfg) == cfg.to_dict() and set(cfg) == set(DEFAULTS)
+    assert TrainConfig().to_dict() == DEFAULTS  # DEFAULTS are read without Keras
     assert json.loads(json.dumps({**cfg})) == cfg.to_dict()
     assert resolve_config(cfg.to_dict()) == cfg and cfg != cfg.replace(seed=1)
     options_ = {"filters": [8]}
@@ -59,7 +60,7 @@ def test_typed_frozen_and_read_like_a_dict():
 def test_the_packaged_models_config_replays():
     saved = json.loads((PRETRAINED_ROOT / "cpu_fast" / "config.json").read_text())
     cfg = resolve_config(saved)  # run metadata (versions, phases, packaged_from…) is dropped
-    assert cfg.recipe == "cpu_fast" and cfg.crop == 40 and cfg.tta == "tencrop"
+    assert cfg.recipe == "cpu_fast" and cfg.crop == 40 and cfg.tta == "flip"
     # keys added since it was trained (momentum) take their defaults, the rest replay as saved
     assert cfg.to_dict() == {k: saved.get(k, DEFAULTS[k]) for k in DEFAULTS}
     assert "momentum" not in saved and cfg.momentum == DEFAULTS["momentum"]

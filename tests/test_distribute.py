@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from helpers import TINY_CNN
 
-from fer_keras.evaluation.metrics import read_history
+from fer_keras.evaluation.run_files import read_history
 from fer_keras.training import distribute
 
 TINY_ARGS = ["--epochs", "2", "--batch-size", "4", "--verbose", "0", "--seed", "3",

@@ -11,6 +11,7 @@ import pytest
 from helpers import make_fer_csv, run_cli
 
 from fer_keras.commands import ensemble as ensemble_command
+from fer_keras.data.loading import merge_disgust
 from fer_keras.experiments import blend, ensemble, kfold
 
 MEMBERS = "a=shallow_cnn:1,b=shallow_cnn:1"
@@ -165,6 +166,23 @@ def test_rerun_with_other_settings_is_refused(built):
     code, _, err = run_main(args)
     assert code == 2
     assert "trained with other settings: model_options=" in err and "--name" in err
+
+
+def test_a_six_class_ensemble_scores_the_runs_classes(built, tmp_path):
+    """With disgust merged into angry the members have six classes: so have the OOF predictions,
+    the labels they are scored on and the report (the runs' classes, not FER2013's seven)."""
+    code, out, err = run_main(["--data", str(built["csv"]), "--out", str(tmp_path), "--folds",
+                               "2", "--members", "a=shallow_cnn:1", "--member-options",
+                               'a={"filters": [8], "dense_units": 8}', "--set", "batch_size=8",
+                               "--set", "merge_disgust=true", "--verbose", "0"])
+    assert code == 0, err
+    (ens_dir,) = tmp_path.iterdir()
+    with np.load(ens_dir / "predictions.npz") as saved:
+        assert saved["oof"].shape == (1, len(built["train_labels"]), 6)
+        assert np.array_equal(saved["train_labels"], merge_disgust(built["train_labels"]))
+    report = json.loads((ens_dir / "ensemble.json").read_text())
+    per_class = report["rows"][-1]["PublicTest"]["per_class"]
+    assert "disgust" not in per_class and len(per_class) == 6
 
 
 def test_cli_subprocess(built, tmp_path):

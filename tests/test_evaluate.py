@@ -21,8 +21,8 @@ from fer_keras.evaluation.metrics import (
     classification_metrics,
     plot_confusion_matrix,
     plot_history,
-    read_history,
 )
+from fer_keras.evaluation.run_files import read_history
 from fer_keras.evaluation.tta import views
 from fer_keras.training import train
 

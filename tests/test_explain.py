@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 from fer_keras.commands import explain as explain_command
 from fer_keras.evaluation.evaluate import Run
 from fer_keras.explain import run as explain
-from fer_keras.models import build_model, heads, list_models
+from fer_keras.explain.names import METHODS as METHOD_NAMES
+from fer_keras.models import build_model, heads, list_models, names
 
 BOX = slice(8, 40)  # the "face": rows and columns 8..39; the border around it is background
 METHODS = {"saliency": explain.saliency,
@@ -55,7 +56,7 @@ def tiny_cnn(head="softmax"):
         if block < 3:
             x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(32, activation="relu", name=heads.FEATURE_LAYER)(x)
+    x = layers.Dense(32, activation="relu", name=names.FEATURE_LAYER)(x)
     return keras.Model(inputs, heads.classifier_head(x, 7, head), name="tiny_cnn")
 
 
@@ -173,7 +174,7 @@ def test_plots_return_figures(trained, tmp_path):
     assert pyplot is None or not pyplot.get_fignums()
 
 
-@pytest.mark.parametrize("head", heads.NETWORK_HEADS)
+@pytest.mark.parametrize("head", names.NETWORK_HEADS)
 @pytest.mark.parametrize("name", list_models())
 def test_every_method_runs_for_every_registered_model(name, head):
     model = tiny_model(name, head)
@@ -240,7 +241,7 @@ def test_run_model_explains_a_frozen_feature_head(trained):
     model, images, _ = trained
     features = heads.extract_features(model, images)
     head = heads.l2svm_on_features(features)
-    run = Run(Path("."), {"feature_layer": heads.FEATURE_LAYER}, model, feature_head=head)
+    run = Run(Path("."), {"feature_layer": names.FEATURE_LAYER}, model, feature_head=head)
     composed = explain.run_model(run)
     np.testing.assert_allclose(composed.predict(images, verbose=0),
                                heads.predict_scores(model, images, feature_head=head), atol=1e-4)
@@ -278,7 +279,7 @@ def run_dir(tmp_path_factory):
                  verbose=0, model_options={"filters": [8, 16], "dense_units": 16})
 
 
-@pytest.mark.parametrize("method", explain.METHODS)
+@pytest.mark.parametrize("method", METHOD_NAMES)
 def test_cli_writes_pngs_beside_the_run(run_dir, method, capsys):
     assert explain_command.main([str(run_dir), "--method", method, "--n", "3"]) == 0
     written = [Path(line) for line in capsys.readouterr().out.split()]
@@ -314,9 +315,14 @@ def test_cli_errors_are_one_line_with_status_2(run_dir, tmp_path, capsys):
     assert "no PrivateTest rows" in capsys.readouterr().err
     assert command([str(run_dir), "--method", "saliency", "--images", "a.png"]) == 2
     assert capsys.readouterr().err == "error: a.png: not a readable image\n"
-    assert command([str(run_dir), "--method", "nope"]) == 2
-    assert capsys.readouterr().err.startswith("error: Unknown method 'nope'. Accepted values: "
-                                              "saliency, smoothgrad, gradcam, filters, mistakes")
+    with pytest.raises(SystemExit) as exit_:  # argparse checks the name, before TensorFlow
+        command([str(run_dir), "--method", "nope"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "argument --method: invalid choice: 'nope'" in err
+    assert all(name in err for name in METHOD_NAMES), err
+    with pytest.raises(ValueError, match="^Unknown method 'nope'. Accepted values: saliency, "
+                       "smoothgrad, gradcam, filters, mistakes"):
+        explain.explain_model(run_dir, "nope")  # a caller of the library gets its own check
     with pytest.raises(SystemExit):
         command([str(run_dir), "--method", "mistakes", "--images", "a.png"])
     assert "needs labelled images" in capsys.readouterr().err

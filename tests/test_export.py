@@ -13,7 +13,7 @@ from fer_keras.data.loading import load_dataset, sample_path
 from fer_keras.data.pipeline import equalize_images
 from fer_keras.evaluation.evaluate import load_run
 from fer_keras.inference import export
-from fer_keras.models import heads
+from fer_keras.models import heads, names
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +30,7 @@ def runs(tmp_path_factory):
     head.save(l2svm / "head.keras")
     (l2svm / "config.json").write_text(json.dumps({
         "model": "shallow_cnn", "head": "l2svm", "equalize": "hist",
-        "feature_layer": heads.FEATURE_LAYER, "features_from": f"../{softmax.name}"}))
+        "feature_layer": names.FEATURE_LAYER, "features_from": f"../{softmax.name}"}))
     return {"softmax": softmax, "svc": svc, "l2svm": l2svm}
 
 
@@ -169,12 +169,12 @@ def real_faces(tmp_path_factory):
 
 @pytest.mark.parametrize("fmt", ["tflite", "onnx"])
 def test_the_packaged_default_model_exports_with_parity(fmt, real_faces, tmp_path):
-    """The model that ships (cpu_fast: 40-px crops, mixed bfloat16, ten crops in its graph) is
+    """The model that ships (cpu_fast: 40-px crops, mixed bfloat16, a flip in its graph) is
     exported on every run of the suite, so a new default cannot silently break its exports."""
     report = export.export_model(None, fmt, tmp_path, data_path=real_faces)  # the real package
     p = report["parity"]
     assert p["passed"] and p["n"] == 64 and p["max_abs_diff"] <= export.TOLERANCE, p
-    assert report["tta"] == "tencrop" and report["trained_dtype"] == "mixed_bfloat16"
+    assert report["tta"] == "flip" and report["trained_dtype"] == "mixed_bfloat16"
     rebuild = report["float32_rebuild"]  # float32 predicts as the bfloat16 network it was
     assert rebuild["agreement"] >= 0.95 and abs(
         rebuild["accuracy_export"] - rebuild["accuracy_keras"]) <= 0.05, rebuild

@@ -50,7 +50,7 @@ def test_members_follow_the_family(built):
         assert config["status"] == "finished" and config["recipe"] == "cpu_fast"
         assert config["seed"] == member["seed"] and config["mixed_precision"] is True
         assert config["crop"] == member.get("crop", 40)
-        assert config["tta"] == member.get("tta", "tencrop")
+        assert config["tta"] == member["tta"]
         assert config["data_sizes"]["Training"] == 14  # all of Training, no folds
 
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 from helpers import TINY_CNN
 
-from fer_keras.models import build_model, heads
+from fer_keras.models import build_model, heads, names
 
 
 def blobs(n=120, d=6, k=3, seed=0):
@@ -41,7 +41,7 @@ def test_l2svm_loss_serialises():
 def test_l2svm_head_is_linear_with_l2_penalty():
     inputs = keras.Input((5,))
     model = keras.Model(inputs, heads.classifier_head(inputs, 4, "l2svm", l2=0.1))
-    layer = model.get_layer(heads.OUTPUT_LAYER)
+    layer = model.get_layer(names.OUTPUT_LAYER)
     assert layer.activation is keras.activations.linear
     assert layer.kernel_regularizer.l2 == pytest.approx(0.1)
     assert len(model.losses) == 1
@@ -77,7 +77,7 @@ def test_extract_features_from_arrays_and_datasets():
         heads.extract_features(model, x, layer="nope")
 
 
-@pytest.mark.parametrize("kind", heads.SVC_KINDS)
+@pytest.mark.parametrize("kind", names.SVC_KINDS)
 def test_svc_round_trip_without_pickle(kind, tmp_path):
     x, y = blobs(k=4)
     svc = heads.make_svc(kind, C=0.5, random_state=3).fit(x, y)

@@ -327,7 +327,7 @@ def loads_tensorflow(pid):
     ["fer_keras.cli", "predict", "{photo}"],
     ["fer_keras.evaluate", "{photo}"],  # TensorFlow loads in main(), its command line parsed
     ["fer_keras.cli", "evaluate", "{photo}"],
-    ["fer_keras.train", "--data", "{photo}"],  # TensorFlow loads as the parser is built
+    ["fer_keras.train", "--data", "{photo}"],  # TensorFlow loads in main(), as for evaluate
 ], ids=["predict", "fer-keras predict", "evaluate", "fer-keras evaluate", "train"])
 def test_ctrl_c_while_tensorflow_loads_is_one_line(command, tmp_path):
     photo = tmp_path / "photo.png"

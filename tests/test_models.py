@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 from helpers import TINY_MODELS, tiny_model_options
 
-from fer_keras.models import build_model, get_spec, heads, list_models, register_model, vgg
+from fer_keras.models import (
+    build_model,
+    get_spec,
+    heads,
+    list_models,
+    names,
+    register_model,
+    vgg,
+)
 from fer_keras.training.callbacks import trainable_layer_names
 
 
@@ -18,7 +26,12 @@ def test_every_registered_model_has_a_tiny_config():
     assert sorted(TINY_MODELS) == list_models()
 
 
-@pytest.mark.parametrize("head", heads.NETWORK_HEADS)
+def test_the_names_without_keras_are_the_registry_s():
+    """--help lists the architectures from fer_keras.models.names, before Keras loads."""
+    assert list(names.ARCHITECTURES) == list_models()
+
+
+@pytest.mark.parametrize("head", names.NETWORK_HEADS)
 @pytest.mark.parametrize("name", list_models())
 def test_model_contract(name, head, tmp_path):
     """Every registered model: build, output shape, a train step, no NaN, config and .keras
@@ -26,7 +39,7 @@ def test_model_contract(name, head, tmp_path):
     model = build_model(name, num_classes=7, head=head, **tiny_model_options(name))
     x, y = images(), np.array([0, 1, 2, 3])
     assert model.output_shape == (None, 7)
-    assert model.get_layer(heads.FEATURE_LAYER) is not None
+    assert model.get_layer(names.FEATURE_LAYER) is not None
 
     model.compile(optimizer="adam", loss=heads.head_loss(head), metrics=heads.head_metrics())
     logs = model.train_on_batch(x, y, return_dict=True)
@@ -65,7 +78,7 @@ def test_shallow_cnn_options_and_errors():
     model = build_model("shallow_cnn", input_shape=(48, 48, 1), num_classes=3, filters=(4, 8, 16),
                         convs_per_stage=(1, 2, 1), dense_units=5)
     assert model.output_shape == (None, 3)
-    assert model.get_layer(heads.FEATURE_LAYER).output.shape == (None, 5)
+    assert model.get_layer(names.FEATURE_LAYER).output.shape == (None, 5)
     assert [lyr.name for lyr in model.layers if lyr.name.startswith("block2_conv")] == [
         "block2_conv1", "block2_conv2"]
     with pytest.raises(ValueError, match="convs_per_stage"):
@@ -87,7 +100,7 @@ def test_bst261_cnn_six_merged_classes():
     assert [lyr.name for lyr in model.layers if isinstance(lyr, keras.layers.Conv2D)] == [
         f"block{b}_conv{i}" for b in (1, 2, 3) for i in (1, 2, 3)]
     assert model.get_layer("block3_pool").output.shape == (None, 6, 6, 8)
-    assert model.get_layer(heads.FEATURE_LAYER).output.shape == (None, 8)
+    assert model.get_layer(names.FEATURE_LAYER).output.shape == (None, 8)
 
 
 def test_susa_cnn_layout_and_batch_norm_option():
@@ -96,7 +109,7 @@ def test_susa_cnn_layout_and_batch_norm_option():
     assert [c.kernel_size[0] for c in convs] == [5, 3, 3, 3, 3, 2, 2, 1, 1]
     assert [c.filters for c in convs] == [4, 8, 8, 16, 16, 8, 8, 8, 8]
     assert model.get_layer("flatten").output.shape == (None, 12 * 12 * 8)
-    assert model.get_layer(heads.FEATURE_LAYER).activation is keras.activations.tanh
+    assert model.get_layer(names.FEATURE_LAYER).activation is keras.activations.tanh
     assert not any(isinstance(lyr, keras.layers.BatchNormalization) for lyr in model.layers)
     with_bn = build_model("susa_cnn", batch_norm=True, **TINY_MODELS["susa_cnn"])
     assert sum(isinstance(lyr, keras.layers.BatchNormalization) for lyr in with_bn.layers) == 9
@@ -112,7 +125,7 @@ def test_resnet18_has_18_weight_layers():
     assert model.get_layer("stem_conv").strides == (1, 1)
     assert not any(isinstance(lyr, keras.layers.MaxPooling2D) for lyr in model.layers)
     assert model.get_layer("stage4_block2_out").output.shape == (None, 6, 6, 512)
-    assert model.get_layer(heads.FEATURE_LAYER).output.shape == (None, 512)
+    assert model.get_layer(names.FEATURE_LAYER).output.shape == (None, 512)
     assert model.count_params() == pytest.approx(11.18e6, rel=0.01)
 
 
@@ -133,7 +146,7 @@ def test_vgg_fer_defaults_follow_the_paper():
 
     model = vgg_fer(stackwise_num_filters=(4, 8, 8, 8))  # full-width FC, small convs
     assert model.input_shape == (None, 40, 40, 1) and model.output_shape == (None, 7)
-    assert model.get_layer(heads.FEATURE_LAYER).output.shape == (None, 4096)
+    assert model.get_layer(names.FEATURE_LAYER).output.shape == (None, 4096)
     assert model.get_layer("fc1_dropout").rate == model.get_layer("features_dropout").rate == 0.2
 
 
@@ -145,7 +158,7 @@ def tiny_vgg(**kwargs):
 
 def test_vgg_phase1_only_head_trainable():
     model = tiny_vgg()
-    assert trainable_layer_names(model) == [heads.FEATURE_LAYER, heads.OUTPUT_LAYER]
+    assert trainable_layer_names(model) == [names.FEATURE_LAYER, names.OUTPUT_LAYER]
     assert not model.get_layer(vgg.BASE_NAME).trainable
 
 
@@ -153,7 +166,7 @@ def test_vgg_phase2_exactly_block5_and_head():
     model = vgg.unfreeze_top_block(tiny_vgg())
     assert trainable_layer_names(model) == [
         "vgg16/block5_conv1", "vgg16/block5_conv2", "vgg16/block5_conv3",
-        heads.FEATURE_LAYER, heads.OUTPUT_LAYER]
+        names.FEATURE_LAYER, names.OUTPUT_LAYER]
     assert get_spec("vgg16_transfer").fine_tune is vgg.unfreeze_top_block
     assert get_spec("shallow_cnn").fine_tune is None
 
@@ -217,7 +230,7 @@ def test_vgg16_nin_truncated_base_and_nin_block():
     assert model.get_layer("grey_to_rgb").output.shape == (None, 96, 96, 3)
     assert [model.get_layer(f"nin_conv{i}").kernel_size for i in (1, 2, 3)] == [
         (3, 3), (1, 1), (1, 1)]
-    assert isinstance(model.get_layer(heads.FEATURE_LAYER), keras.layers.GlobalAveragePooling2D)
+    assert isinstance(model.get_layer(names.FEATURE_LAYER), keras.layers.GlobalAveragePooling2D)
     (layer_config,) = [c for c in model.get_config()["layers"] if c["name"] == vgg.BASE_NAME]
     assert [node["kwargs"]["training"] for node in layer_config["inbound_nodes"]] == [False]
 
@@ -226,7 +239,7 @@ def test_vgg16_nin_phase1_frozen_base_phase2_blocks_1_to_3():
     model = tiny_nin(freeze_base=True)
     base_layers = [f"{vgg.BASE_NAME}/block{b}_conv{i}" for b, n in ((1, 2), (2, 2), (3, 3))
                    for i in range(1, n + 1)]
-    new_layers = ["nin_conv1", "nin_bn1", "nin_conv2", "nin_conv3", heads.OUTPUT_LAYER]
+    new_layers = ["nin_conv1", "nin_bn1", "nin_conv2", "nin_conv3", names.OUTPUT_LAYER]
     assert trainable_layer_names(model) == new_layers
     assert not model.get_layer(vgg.BASE_NAME).trainable
     assert get_spec("vgg16_nin").fine_tune is vgg.unfreeze_base

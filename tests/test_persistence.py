@@ -13,7 +13,7 @@ import pytest
 from helpers import TINY_CNN, make_run, tiny_model_options
 
 from fer_keras.commands import evaluate as evaluate_command
-from fer_keras.models import build_model, heads, list_models
+from fer_keras.models import build_model, heads, list_models, names
 from fer_keras.models.saving import (
     ModelFileError,
     compute_dtype,
@@ -42,7 +42,7 @@ def saved_model(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", list_models())
-@pytest.mark.parametrize("head", heads.NETWORK_HEADS)
+@pytest.mark.parametrize("head", names.NETWORK_HEADS)
 def test_every_model_and_head_loads_in_safe_mode(name, head, tmp_path):
     model = build_model(name, head=head, **tiny_model_options(name))
     assert not [lyr.name for lyr in layers_of(model) if isinstance(lyr, keras.layers.Lambda)]

@@ -285,6 +285,33 @@ def test_photos_are_searched_in_parallel_in_order(run_dir, astronaut, tmp_path):
     assert all(name.startswith("fer_keras-detect") for name in parallel.detector.threads)
 
 
+class OwnThreadsDetector(SlowDetector):
+    """A detector that spreads each call over threads of its own, as YuNet's OpenMP team."""
+
+    parallel_inside = True
+
+
+def test_a_detector_with_threads_of_its_own_searches_on_one_thread(run_dir, astronaut,
+                                                                    tmp_path):
+    photos = [astronaut[..., ::-1], group_photo(astronaut), skdata.coffee()[..., ::-1]] * 2
+    paths = []
+    for k, photo in enumerate(photos):
+        paths.append(tmp_path / f"{k}.png")
+        cv2.imwrite(str(paths[-1]), photo)
+    expected = EmotionRecognizer(run_dir, workers=1).detect_many(paths)
+    parallel = EmotionRecognizer(run_dir, workers=3)
+    assert parallel.detector.parallel_inside  # the default, YuNet
+    parallel.detector = OwnThreadsDetector(parallel.detector)
+    missing = tmp_path / "missing.png"
+    results = list(parallel.iter_detect([paths[0], missing, *paths[1:]], chunk_size=4))
+    assert [r.source for r in results] == [str(p) for p in [paths[0], missing, *paths[1:]]]
+    assert "No such file" in results[1].error
+    assert [[f["box"] for f in r.faces] for r in results[:1] + results[2:]] == \
+        [[f["box"] for f in faces] for faces in expected]
+    # one searching thread (one OpenMP team), beside the threads that read the photos
+    assert parallel.detector.threads == {"fer_keras-detect-search_0"}
+
+
 def test_softmax_model_from_a_keras_file(run_dir, astronaut):
     network = EmotionRecognizer(run_dir / "best.keras")
     assert network.softmax and network.svc is None and network.predictor.equalize == "hist"
@@ -405,6 +432,22 @@ def test_cli_usage_errors(tmp_path, capsys):
         assert f"{flag} must be in [0, 1). Received: 1.5" in capsys.readouterr().err
     with pytest.raises(ValueError, match="min_fraction must be in"):
         faces.HaarFaceDetector(min_fraction=1)
+    with pytest.raises(SystemExit):
+        predict_command.main([str(tmp_path), "--align", "eyes"])
+    assert "--align: invalid choice: 'eyes'" in capsys.readouterr().err
+
+
+def test_the_five_landmark_fit_is_an_option(run_dir, astronaut):
+    box_fit, fitted = EmotionRecognizer(run_dir), EmotionRecognizer(run_dir, align="landmarks")
+    assert box_fit.align == "box" and box_fit.detector.refine_face is None
+    assert fitted.detector.refine_face == 128  # whole-pixel landmarks refined for the fit
+    grey, boxes, _, marks = box_fit._find(box_fit._grey(astronaut, "rgb"))
+    assert len(boxes) == 1 and marks is not None
+    plain, aligned = box_fit.crop(grey, boxes, marks), fitted.crop(grey, boxes, marks)
+    assert plain.shape == aligned.shape == (1, 48, 48) and not np.array_equal(plain, aligned)
+    assert np.corrcoef(plain.ravel(), aligned.ravel())[0, 1] > 0.8  # the same face, cut twice
+    with pytest.raises(ValueError, match="align must be one of box, landmarks"):
+        EmotionRecognizer(run_dir, align="eyes")
 
 
 def test_cli_missing_webcam(run_dir, capsys):

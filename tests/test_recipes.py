@@ -53,9 +53,9 @@ def test_recipe_run_records_its_name(csv_path, tmp_path):
     run_dir = train.train(config, data=str(csv_path), out=str(tmp_path / "models"))
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["recipe"] == "cpu_fast" and saved["label_smoothing"] == 0.1
-    assert saved["crop"] == 40 and saved["tta"] == "tencrop"
+    assert saved["crop"] == 40 and saved["tta"] == "flip"
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["tta"] == "tencrop" and "PublicTest_tta-none" in metrics
+    assert metrics["tta"] == "flip" and "PublicTest_tta-none" in metrics
     model = keras.saving.load_model(run_dir / "best.keras")
     assert model.input_shape == (None, 40, 40, 1)
     assert isinstance(model.loss, heads.SmoothedSparseCrossentropy)

@@ -14,7 +14,14 @@ from skimage import data as skdata
 from fer_keras.commands import make_registration
 from fer_keras.data.loading import load_dataset, sample_path
 from fer_keras.inference import detectors
-from fer_keras.inference.registration import TEMPLATE, Registration, box_centres, warp_faces
+from fer_keras.inference.registration import (
+    MAX_TILT,
+    TEMPLATE,
+    Registration,
+    box_centres,
+    eye_tilt,
+    warp_faces,
+)
 
 pytest.importorskip("yuface")
 
@@ -69,9 +76,10 @@ def test_a_tilted_enlarged_face_is_cut_back_upright(registration, sample_faces):
         if len(boxes) != 1:
             return None
         return (warp_faces(photo, registration.from_landmarks(marks))[0],
-                warp_faces(photo, registration.from_boxes(boxes))[0])
+                warp_faces(photo, registration.from_boxes(boxes))[0],
+                warp_faces(photo, registration.from_boxes(boxes, "yunet", marks))[0])
 
-    aligned, plain = [], []
+    aligned, plain, default = [], [], []
     for k, face in enumerate(sample_faces):
         upright = cuts(as_photo(face))
         tilted = cuts(as_photo(face, angle=(-1) ** k * 20, shift=(15 * (k % 3), -10 * (k % 2))))
@@ -79,9 +87,33 @@ def test_a_tilted_enlarged_face_is_cut_back_upright(registration, sample_faces):
             continue
         aligned.append(correlation(upright[0], tilted[0]))
         plain.append(correlation(upright[1], tilted[1]))
+        default.append(correlation(upright[2], tilted[2]))
     assert len(aligned) >= 0.85 * len(sample_faces)
     # the tilt undone: the same face, however it was turned; the boxes' crops stay turned
     assert np.median(aligned) > 0.7 and np.median(aligned) > np.median(plain) + 0.15
+    # the default cut (box fit, upright past MAX_TILT from the eye line) undoes it too
+    assert np.median(default) > 0.7 and np.median(default) > np.median(plain) + 0.15
+
+
+@pytest.mark.parametrize("tilt", [4.0, -8.0, 15.0, -30.0])
+def test_the_box_fit_turns_upright_only_faces_tilted_past_max_tilt(registration, tilt):
+    box = (100.0, 50.0, 80.0, 100.0)
+    left = np.array([120.0, 90.0])
+    right = left + 40 * np.array([np.cos(np.radians(tilt)), np.sin(np.radians(tilt))])
+    marks = np.array([[left, right, [140, 110], [125, 130], [155, 130]]])
+    np.testing.assert_allclose(eye_tilt(marks), [tilt])
+    plain = registration.from_boxes([box], "yunet")[0]
+    matrix = registration.from_boxes([box], "yunet", marks)[0]
+    eyes = matrix @ np.array([[*left, 1.0], [*right, 1.0]]).T
+    if abs(tilt) <= MAX_TILT:
+        np.testing.assert_allclose(matrix, plain)
+    else:
+        assert abs(eyes[1, 0] - eyes[1, 1]) < 1e-9  # the eyes level in the face
+        centre = (registration.size - 1) / 2
+        # turned about the face's centre: where the box fit puts it stays put
+        np.testing.assert_allclose(matrix @ np.linalg.solve(
+            np.vstack([plain, [0, 0, 1]]), [centre, centre, 1.0])[:, None], [[centre]] * 2)
+    assert registration.from_boxes([box], "yunet", marks, max_tilt=None)[0] == pytest.approx(plain)
 
 
 def test_boxes_are_placed_as_the_detector_s_boxes_sit(registration):

@@ -12,7 +12,7 @@ from helpers import TINY_TRAINING, make_fer_csv
 
 from fer_keras.commands import train as train_command
 from fer_keras.data import loading as data
-from fer_keras.models import heads
+from fer_keras.models import heads, names
 from fer_keras.training import train
 
 TINY = {**TINY_TRAINING, "epochs": 2}
@@ -25,7 +25,7 @@ def history(run_dir):
         return list(csv.DictReader(f))
 
 
-@pytest.mark.parametrize("head", heads.HEADS)
+@pytest.mark.parametrize("head", names.HEADS)
 def test_run_directory(head, csv_path, tmp_path):
     run_dir = train.train(TINY, data=csv_path, out=str(tmp_path / "models"), head=head)
     assert run_dir.parent == tmp_path / "models"
@@ -58,7 +58,7 @@ def test_private_test_is_never_touched(csv_path, tmp_path):
 
     dataset = data.load_dataset(csv_path)
     dataset["PrivateTest"] = Untouchable()
-    for head in heads.HEADS:
+    for head in names.HEADS:
         train.train(TINY, dataset=dataset, head=head, epochs=1, out=str(tmp_path))
 
 

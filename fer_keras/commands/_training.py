@@ -16,6 +16,7 @@ import argparse
 import json
 
 from fer_keras.commands import _common as common
+from fer_keras.models.names import ARCHITECTURES
 from fer_keras.training import options, recipes
 
 #: The note an old ``--model ARCH`` prints (``--arch`` names an architecture now).
@@ -44,12 +45,10 @@ def base_config(args: argparse.Namespace) -> dict:
 
 
 def add_arch(p: argparse.ArgumentParser, help: str, **kwargs) -> None:
-    """``--arch NAME``: a registered architecture; the old ``--model NAME`` still works, with
+    """``--arch NAME``: a built-in architecture; the old ``--model NAME`` still works, with
     :data:`ARCH_NOTE` on stderr."""
-    from fer_keras.models import list_models
-
-    p.add_argument("--arch", choices=list_models(), help=help, **kwargs)
-    common.add_renamed(p, "--model", "--arch", ARCH_NOTE, choices=list_models(), **kwargs)
+    p.add_argument("--arch", choices=ARCHITECTURES, help=help, **kwargs)
+    common.add_renamed(p, "--model", "--arch", ARCH_NOTE, choices=ARCHITECTURES, **kwargs)
 
 
 def json_object(text: str) -> dict:

@@ -15,15 +15,13 @@ import argparse
 
 from fer_keras.commands import _common as common
 from fer_keras.commands import _training
+from fer_keras.experiments.compare_settings import HEADS
 
 #: The note an old ``--backbone MODEL`` prints.
 BACKBONE_NOTE = "--backbone is now --model (the trained network the heads are fitted on)"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common.quiet_tensorflow()  # the heads live with Keras
-    from fer_keras.experiments.compare_heads import HEADS
-
     p = common.parser("compare", "The main job: one network, then softmax, L2-SVM, RBF SVC and "
                       "LinearSVC heads on its features.")
     common.add_data(p)
@@ -46,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Compare the heads; prints the table and where the comparison is written."""
     args = build_parser().parse_args(argv)
+    common.quiet_tensorflow()
     from fer_keras.data.loading import default_data_path
     from fer_keras.experiments.compare import compare, default_config
     from fer_keras.training.options import merge

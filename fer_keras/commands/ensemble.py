@@ -14,19 +14,17 @@ import argparse
 from fer_keras import VAL_SPLIT
 from fer_keras.commands import _common as common
 from fer_keras.commands import _training
+from fer_keras.experiments import families
+from fer_keras.models.names import ARCHITECTURES
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common.quiet_tensorflow()  # the architectures live with Keras
-    from fer_keras.experiments import families
-    from fer_keras.models import list_models
-
     p = common.parser("ensemble", "Train and combine ensembles: k-fold (--members) or members on "
                       "all of Training (--family).")
     kind = p.add_mutually_exclusive_group(required=True)
     kind.add_argument("--members",
                       help="k-fold: comma list of [LABEL=]ARCH:EPOCHS, e.g. susa_cnn:8,resnet18:8"
-                           f"; architectures: {', '.join(list_models())}")
+                           f"; architectures: {', '.join(ARCHITECTURES)}")
     kind.add_argument("--family", choices=families.list_families(),
                       help="members on all of Training, averaged (see "
                            "fer_keras.experiments.families); --set changes every member")
@@ -52,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Train what is missing, combine, print the table and where it is written."""
     args = build_parser().parse_args(argv)
+    common.quiet_tensorflow()
     from fer_keras.experiments import kfold
     from fer_keras.experiments.ensemble import EnsembleError, ensemble
 

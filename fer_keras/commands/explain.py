@@ -1,8 +1,7 @@
 """``fer-keras explain`` (``python -m fer_keras.explain``): why a model decides — saliency,
 SmoothGrad, Grad-CAM, filters, most confident mistakes (see :mod:`fer_keras.explain.run`).
 
-``--help`` and a usage error never load TensorFlow; the method is checked by
-:func:`fer_keras.explain.run.explain_model`, whose error names the methods.
+``--help`` and a usage error, an unknown ``--method`` included, never load TensorFlow.
 
 Example:
     $ fer-keras explain cpu_fast --method gradcam --out explain/
@@ -15,15 +14,17 @@ import argparse
 from fer_keras import USAGES, VAL_SPLIT
 from fer_keras.commands import _common as common
 from fer_keras.evaluation.packaged import DEFAULT_MODEL
+from fer_keras.explain.names import METHODS
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = common.parser("explain", "See why a model decides: saliency, SmoothGrad, Grad-CAM, "
                       "filters, most confident mistakes.")
     common.add_model(p, default=DEFAULT_MODEL)
-    p.add_argument("--method", required=True, metavar="METHOD", help="what to draw: saliency, "
-                   "smoothgrad, gradcam (the last conv layer's evidence), filters (patterns "
-                   "from noise and on a face) or mistakes (the most confident ones)")
+    p.add_argument("--method", required=True, choices=METHODS, metavar="METHOD",
+                   help="what to draw: saliency, smoothgrad, gradcam (the last conv layer's "
+                   "evidence), filters (patterns from noise and on a face) or mistakes (the most "
+                   "confident ones)")
     p.add_argument("--images", nargs="+", metavar="PNG",
                    help="explain these images (grey, any size) instead of a split")
     p.add_argument("--split", default=VAL_SPLIT, choices=USAGES,

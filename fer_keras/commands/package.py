@@ -8,10 +8,11 @@ Example:
 from __future__ import annotations
 
 import argparse
-import json
 
+from fer_keras import VAL_SPLIT
 from fer_keras.commands import _common as common
 from fer_keras.evaluation.packaged import DEFAULT_MODEL
+from fer_keras.evaluation.run_files import read_metrics
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,9 +37,9 @@ def main(argv=None) -> int:
     from fer_keras.inference.pretrained import package_run
 
     target = package_run(model, args.name, root=args.out, force=args.force)
-    metrics = json.loads((target / "metrics.json").read_text())
-    print(f"{target}: {(target / 'best.keras').stat().st_size / 2**20:.2f} MiB, PublicTest "
-          f"accuracy {metrics['PublicTest']['accuracy']:.4f}")
+    metrics = read_metrics(target)
+    print(f"{target}: {(target / 'best.keras').stat().st_size / 2**20:.2f} MiB, {VAL_SPLIT} "
+          f"accuracy {metrics[VAL_SPLIT]['accuracy']:.4f}")
     return 0
 
 

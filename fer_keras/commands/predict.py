@@ -26,6 +26,7 @@ from fer_keras.inference.faces import MIN_FACE_FRACTION, VIDEO_EXTENSIONS, Image
 from fer_keras.inference.images import DEFAULT_MAX_PIXELS, describe_error, size_refusal
 from fer_keras.inference.inputs import collect_inputs
 from fer_keras.inference.predict import format_faces, write_image
+from fer_keras.inference.registration import ALIGNMENTS
 from fer_keras.inference.video import VideoStats, analyse_video, stop_on_sigint, video_summary
 
 
@@ -50,6 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--margin", type=float, default=None, help="cut a plain square around each "
                    "face box with this fraction of it added on each side (the former default: "
                    "0.1) instead of aligning the face to FER2013's registration")
+    p.add_argument("--align", choices=ALIGNMENTS, default="box", help="how each face is "
+                   "registered as FER2013's: 'box' places it by its box and turns it upright "
+                   "past a 10-degree tilt of the eyes; 'landmarks' fits its five landmarks "
+                   "(default: %(default)s)")
     p.add_argument("--min-face", type=int, default=30, help="smallest face side in pixels (30)")
     p.add_argument("--min-face-fraction", type=float, default=MIN_FACE_FRACTION, metavar="F",
                    help="smallest face side as a fraction of each image's shorter side, when "
@@ -106,9 +111,10 @@ def main(argv=None) -> int:
         model = model or DEFAULT_MODEL
         options = {"config": args.detector_config} if args.detector_config else {}
         recognizer = EmotionRecognizer(
-            model, detector=args.detector, margin=args.margin, min_face=args.min_face,
-            batch_size=args.batch_size, min_face_fraction=args.min_face_fraction, tta=args.tta,
-            workers=args.workers, max_pixels=max_pixels, **options)
+            model, detector=args.detector, margin=args.margin, align=args.align,
+            min_face=args.min_face, min_face_fraction=args.min_face_fraction,
+            batch_size=args.batch_size, tta=args.tta, workers=args.workers,
+            max_pixels=max_pixels, **options)
         # Ctrl-C ends the work between two photos or frames; what was done is kept and written.
         with stop_on_sigint() as stop:
             for result in recognizer.iter_detect(images, keep_images=out is not None):

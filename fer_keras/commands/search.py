@@ -14,6 +14,9 @@ import json
 
 from fer_keras.commands import _common as common
 from fer_keras.commands import _training
+from fer_keras.experiments import search_settings as s
+from fer_keras.models.names import SCHEDULES
+from fer_keras.training.config import OPTIMIZERS
 
 
 def _comma_list(text: str) -> list[str]:
@@ -21,11 +24,6 @@ def _comma_list(text: str) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common.quiet_tensorflow()  # the architectures, optimizers and schedules live with Keras
-    from fer_keras.experiments import search_settings as s
-    from fer_keras.models.schedules import SCHEDULES
-    from fer_keras.training.loop import OPTIMIZERS
-
     p = common.parser("search", "Optimizer x learning-rate schedule grid search (Khaireddin & "
                       "Chen 2021), driven by KerasTuner.")
     _training.add_arch(p, f"architecture (default: the base config's, else {s.DEFAULT_MODEL})")
@@ -61,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Run the trials still to run; prints the results table and where it is written."""
     args = build_parser().parse_args(argv)
+    common.quiet_tensorflow()
     from fer_keras.experiments.search import search
 
     result = search(args.arch, args.optimizers, args.schedules, epochs_per_trial=args.epochs,

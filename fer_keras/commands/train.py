@@ -11,28 +11,25 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fer_keras import VAL_SPLIT, _io
+from fer_keras import VAL_SPLIT
 from fer_keras.commands import _common as common
 from fer_keras.commands import _training
+from fer_keras.data.ferplus import LABEL_SETS
+from fer_keras.evaluation.run_files import read_config, read_metrics
+from fer_keras.models import names
+from fer_keras.training.config import DEFAULTS, OPTIMIZERS, STRATEGIES
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The train flags; each one given overrides ``--recipe``, ``--config`` and ``--set``."""
-    common.quiet_tensorflow()  # the architectures and the config's defaults live with Keras
-    from fer_keras.data.ferplus import LABEL_SETS
-    from fer_keras.models import heads
-    from fer_keras.models.schedules import SCHEDULES
-    from fer_keras.training import distribute
-    from fer_keras.training.config import DEFAULTS as d
-    from fer_keras.training.loop import OPTIMIZERS
-
+    d = DEFAULTS
     # Defaults stay out of the namespace (SUPPRESS) so that only flags actually given override a
     # --config file; the help texts state the defaults instead.
     p = common.parser("train", "Train a registered model; every run writes its own directory.",
                       argument_default=argparse.SUPPRESS)
     _training.add_config_options(p)
     _training.add_arch(p, f"architecture (default {d['model']})")
-    p.add_argument("--head", choices=heads.HEADS, help=f"classifier head (default {d['head']})")
+    p.add_argument("--head", choices=names.HEADS, help=f"classifier head (default {d['head']})")
     common.add_data(p)
     common.add_out(p, "the run directory", argparse.SUPPRESS, shown_default=d["out"])
     common.add_seed(p, default=argparse.SUPPRESS)
@@ -50,9 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="weight classes by inverse frequency (default off)")
     p.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
                    help="mixed_bfloat16 (faster on CPUs with AVX512-BF16; default off)")
-    p.add_argument("--schedule", choices=SCHEDULES, help="learning rate: halve on PublicTest "
-                   "plateaus, constant, /10 at 50%% and 75%%, cosine decay to zero, or one-cycle "
-                   "(warm-up then cosine) over the epochs (default plateau)")
+    p.add_argument("--schedule", choices=names.SCHEDULES, help="learning rate: halve on "
+                   "PublicTest plateaus, constant, /10 at 50%% and 75%%, cosine decay to zero, or "
+                   "one-cycle (warm-up then cosine) over the epochs (default plateau)")
     p.add_argument("--label-smoothing", type=float, help="softmax head (default 0)")
     p.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: the "
                    "optimizer's own)")
@@ -74,8 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-options", type=_training.json_object, help="builder options as a "
                    "JSON object, e.g. '{\"filters\": [32, 64, 128]}'")
     p.add_argument("--feature-layer", help=f"layer the SVC reads (default {d['feature_layer']})")
-    p.add_argument("--svc-kind", choices=heads.SVC_KINDS, help=f"default {d['svc_kind']}")
-    p.add_argument("--svc-kernel", choices=["rbf", "linear", "poly", "sigmoid"],
+    p.add_argument("--svc-kind", choices=names.SVC_KINDS, help=f"default {d['svc_kind']}")
+    p.add_argument("--svc-kernel", choices=names.SVC_KERNELS,
                    help=f"default {d['svc_kernel']}")
     p.add_argument("--svc-c", type=float, help=f"SVC C (default {d['svc_c']})")
     p.add_argument("--labels", choices=LABEL_SETS, help="what the network learns: FER2013's "
@@ -94,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
                    f"the label's being the rest (default {d['teacher_weight']})")
     common.add_max_minutes(p)
     common.add_verbose(p, default=argparse.SUPPRESS)
-    p.add_argument("--strategy", choices=distribute.STRATEGIES, help="auto: every local GPU if "
+    p.add_argument("--strategy", choices=STRATEGIES, help="auto: every local GPU if "
                    "there are several, else one device; mirrored: every local GPU (or logical "
                    "CPU); multiworker: the machines in TF_CONFIG (default auto)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last "
@@ -121,7 +118,8 @@ def config_from_args(args: argparse.Namespace) -> dict:
 def main(argv=None) -> int:
     """Train, or continue a run with ``--resume``; prints the run's PublicTest accuracy."""
     args = build_parser().parse_args(argv)
-    from fer_keras.training.train import resume, saved_config, train
+    common.quiet_tensorflow()
+    from fer_keras.training.train import resume, train
 
     if "resume" not in args:
         return _report(train(config_from_args(args)))
@@ -129,14 +127,14 @@ def main(argv=None) -> int:
     if others:
         raise ValueError(f"--resume continues the run with its own config.json; drop --"
                          f"{', --'.join(o.replace('_', '-') for o in others)}")
-    if saved_config(run_dir).get("status") == "finished":
+    if read_config(run_dir).get("status") == "finished":
         print(f"{run_dir}: already finished; nothing to resume")
         return _report(run_dir)
     return _report(resume(run_dir))
 
 
 def _report(run_dir: Path) -> int:
-    metrics = _io.read_json(run_dir / "metrics.json")
+    metrics = read_metrics(run_dir)
     print(f"{run_dir}: {VAL_SPLIT} accuracy {metrics[VAL_SPLIT]['accuracy']:.4f} "
           f"(best epoch {metrics['best_epoch'] + 1})")
     return 0

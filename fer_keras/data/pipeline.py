@@ -23,11 +23,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-#: Default augmentation: what the FER2013 literature uses, at strengths that keep a face a face.
-#: ``resized_crop`` and ``erasing`` are off unless asked for (see :func:`augmentation`).
-DEFAULT_AUGMENT = {"flip": True, "shift": 0.1, "rotation": 10.0, "zoom": 0.1, "shear": 0.0,
-                   "resized_crop": None, "erasing": 0.0, "erasing_value": None}
-EQUALIZE_METHODS = (None, "hist", "clahe")
+from fer_keras.data.settings import DEFAULT_AUGMENT, EQUALIZE_METHODS
 
 
 def equalize_images(images: np.ndarray, method: str | None = "hist", *, clip_limit: float = 2.0,

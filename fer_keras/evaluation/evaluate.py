@@ -10,7 +10,7 @@ evaluated (PublicTest, PrivateTest).
 
 ``--tta`` averages the scores over views of each face (see :mod:`fer_keras.evaluation.tta`; a
 network trained on 40-px crops is always scored on 40-px crops, the center one without TTA); it
-defaults to the model's own mode (its config's ``"tta"``: ``tencrop`` for ``cpu_fast``), so the
+defaults to the model's own mode (its config's ``"tta"``: ``flip`` for ``cpu_fast``), so the
 figure is the one ``predict`` gives. With a mode other than ``none`` the files are
 ``metrics_<split>_tta-<mode>.json`` and ``confusion_<split>_tta-<mode>.png``, beside the results
 without TTA.

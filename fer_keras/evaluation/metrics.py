@@ -6,7 +6,6 @@ backend is switched, and ``savefig`` renders with Agg.
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -105,14 +104,6 @@ def plot_confusion_matrix(matrix, class_names=CLASS_NAMES, title: str = "") -> F
     if title:
         fig.suptitle(title)
     return fig
-
-
-def read_history(path: str | os.PathLike) -> dict[str, list[float]]:
-    """A ``CSVLogger`` file as ``{column: values}``."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    return {key: [float(r[key]) if r[key] not in ("", None) else float("nan") for r in rows]
-            for key in (rows[0] if rows else {})}
 
 
 def plot_history(history: dict[str, list[float]], *, phase_starts=(), title: str = "") -> Figure:

@@ -9,9 +9,11 @@ from fer_keras._lazy import lazy_exports
 _EXPORTS = {  # names that are not also module names, so an import of a module never hides one
     "compare_heads": "fer_keras.experiments.compare:compare",
     "kfold_ensemble": "fer_keras.experiments.ensemble:ensemble",
+    "parse_members": "fer_keras.experiments.ensemble",
     "ensemble_family": "fer_keras.experiments.family_ensemble:family_ensemble",
     "list_families": "fer_keras.experiments.families",
     "fraction_sweep": "fer_keras.experiments.sweep",
+    "plot_fraction_sweep": "fer_keras.experiments.sweep",
     "grid_search": "fer_keras.experiments.search:search",
     "cross_fit": "fer_keras.experiments.kfold",
     "weighted_average": "fer_keras.experiments.blend",

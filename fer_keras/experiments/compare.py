@@ -14,7 +14,7 @@ input of every SVM head; the softmax head is the network's own layer, trained jo
 features on augmented images. The L2-SVM (squared hinge + L2, Tang 2013; epoch chosen on
 PublicTest), the RBF SVC and the LinearSVC (both after ``StandardScaler``) are fitted on the
 frozen Training features. Every head is reported without test-time augmentation and with the
-network's own (ten-crop for ``cpu_fast``): an SVM averages its decision values over the views as
+network's own (a flip for ``cpu_fast``): an SVM averages its decision values over the views as
 the softmax averages probabilities. Each head gets a run directory (``fer-keras evaluate`` gives
 the same figures), and the table goes to ``<out>/compare_heads_<timestamp>/comparison.md``.
 """
@@ -31,10 +31,13 @@ from fer_keras.data import loading as data
 from fer_keras.data.ferplus import default_ferplus_path, ferplus_labels
 from fer_keras.evaluation.evaluate import EVALUATION_SPLITS
 from fer_keras.evaluation.metrics import label_set_metrics, own_label_set, save_confusion_figure
-from fer_keras.evaluation.run_dir import library_versions, load_run, make_run_dir
+from fer_keras.evaluation.run_dir import load_run
+from fer_keras.evaluation.run_files import library_versions, make_run_dir, write_config
 from fer_keras.evaluation.tables import confusion_table, markdown_table
 from fer_keras.experiments import compare_heads as ch
-from fer_keras.models.heads import FEATURE_LAYER, save_svc
+from fer_keras.experiments.compare_settings import HEADS, TRAINED_ON
+from fer_keras.models.heads import save_svc
+from fer_keras.models.names import FEATURE_LAYER
 from fer_keras.training.recipes import recipe_config
 from fer_keras.training.train import resolve_config, train
 
@@ -56,7 +59,7 @@ _INHERITED = ("model", "data", "seed", "subset", "equalize", "crop", "tta", "mer
 
 
 def compare(data_path=None, *, config: dict | None = None, backbone=None,
-            out: str | os.PathLike = "models", heads: tuple = ch.HEADS, tta: str | None = None,
+            out: str | os.PathLike = "models", heads: tuple = HEADS, tta: str | None = None,
             max_minutes: float | None = None, svc_c: float = 1.0, l2: float = 1e-4,
             l2svm_epochs: int = 100, dataset: dict | None = None) -> dict:
     """Train (or take) one network, fit the heads on its features, score every head.
@@ -67,7 +70,7 @@ def compare(data_path=None, *, config: dict | None = None, backbone=None,
             its head is softmax whatever it says, its ``seed`` seeds the heads too.
         backbone: a finished softmax run directory or packaged model name instead of training.
         out: parent folder of the run directories and of the comparison folder.
-        heads: the heads to fit, from :data:`~fer_keras.experiments.compare_heads.HEADS`.
+        heads: the heads to fit, from :data:`~fer_keras.experiments.compare_settings.HEADS`.
         tta: test-time augmentation reported besides none (default the network's own).
         max_minutes: the network's time budget (default: the config's;
             :data:`SAMPLE_BUDGET_MINUTES` on the embedded sample).
@@ -78,9 +81,9 @@ def compare(data_path=None, *, config: dict | None = None, backbone=None,
     Returns:
         ``{"rows", "table", "markdown", "network_run"}``; one row per head and TTA mode.
     """
-    unknown = [h for h in heads if h not in ch.HEADS]
+    unknown = [h for h in heads if h not in HEADS]
     if unknown or not heads:
-        raise ValueError(f"Unknown heads {unknown}. Accepted values: {', '.join(ch.HEADS)}.")
+        raise ValueError(f"Unknown heads {unknown}. Accepted values: {', '.join(HEADS)}.")
     data_path = str(data_path or data.default_data_path())
     dataset = dataset if dataset is not None else data.load_dataset(data_path)
     if VAL_SPLIT not in dataset:
@@ -128,7 +131,7 @@ def compare(data_path=None, *, config: dict | None = None, backbone=None,
              else fp[VAL_SPLIT].majority)[val_rows]
     f_val = outputs(dataset[VAL_SPLIT][0][val_rows], "none")[0][1]
 
-    fitted = {"softmax": (None, _io.read_json(net_dir / "metrics.json").get("fit_seconds"))}
+    fitted = {"softmax": (None, network.metrics.get("fit_seconds"))}
     if "l2svm" in heads:
         fitted["l2svm"] = ch.fit_l2svm((f_train, y_train), (f_val, y_val), k, l2=l2,
                                        epochs=l2svm_epochs, seed=seed)
@@ -149,7 +152,7 @@ def compare(data_path=None, *, config: dict | None = None, backbone=None,
                 head_run.scores(dataset[s][0], tta=mode),
                 network.labels(dataset[s][1]), fp[s] if fp else None, names) for s in splits}
             metrics = {s: sets[s][own_set] for s in splits}
-            row = {"head": name, "tta": mode, "trained_on": ch.TRAINED_ON[name],
+            row = {"head": name, "tta": mode, "trained_on": TRAINED_ON[name],
                    "fit_seconds": None if seconds is None else round(seconds, 1),
                    "run_dir": str(run_dir), "metrics": metrics, "labels": own_set,
                    "label_sets": {s: {key: {m: v[m] for m in ("n", "accuracy", "macro_f1")}
@@ -210,8 +213,7 @@ def _save_head(out, net_dir: Path, net_config: dict, name: str, head, settings: 
     else:
         config.update(svc_kind=name, svc_c=settings["svc_c"])
         save_svc(head, run_dir / "svc_head.json")
-    _io.write_json(run_dir / "config.json", {**config, "run_dir": str(run_dir),
-                                             "versions": library_versions()})
+    write_config(run_dir, {**config, "run_dir": str(run_dir), "versions": library_versions()})
     return run_dir
 
 

@@ -18,18 +18,11 @@ from sklearn.exceptions import ConvergenceWarning
 from fer_keras.data import pipeline
 from fer_keras.evaluation import tta
 from fer_keras.models import heads
-
-#: The heads compare fits, in table order: the network's own softmax, Tang's L2-SVM layer, an
-#: RBF SVC and a LinearSVC (the L2-SVM's objective, solved by liblinear).
-HEADS = ("softmax", "l2svm", "svc", "linear_svc")
-TRAINED_ON = {"softmax": "end to end with the features",
-              "l2svm": "frozen features (squared hinge + L2, Keras)",
-              "svc": "frozen features (StandardScaler + RBF SVC)",
-              "linear_svc": "frozen features (StandardScaler + LinearSVC)"}
+from fer_keras.models.names import FEATURE_LAYER
 
 
 def view_outputs(network: keras.Model, images: np.ndarray, mode: str, *, equalize=None,
-                 layer: str = heads.FEATURE_LAYER, batch_size: int = 256) -> list[tuple]:
+                 layer: str = FEATURE_LAYER, batch_size: int = 256) -> list[tuple]:
     """``[(probabilities, features), ...]``, one pair per test-time view of ``images``.
 
     Args:

@@ -52,7 +52,7 @@ import numpy as np
 from fer_keras import VAL_SPLIT, _io
 from fer_keras.data import loading as data
 from fer_keras.evaluation.metrics import save_confusion_figure
-from fer_keras.evaluation.run_dir import library_versions
+from fer_keras.evaluation.run_files import library_versions
 from fer_keras.evaluation.tta import check_mode
 from fer_keras.experiments import kfold
 from fer_keras.experiments.blend import fit_weights, weighted_average
@@ -171,12 +171,16 @@ def ensemble(members, *, config: dict | None = None, folds: int = 4, data_path=N
     rows, oof, public = [], {}, {}
     for m in members:
         fits = kfold.cross_fit(configs[m.label], ens_dir / m.label, dataset, fold_of, tta)
+        # the labels as the runs' classes (disgust merged into angry in a six-class ensemble);
+        # every member has the base config's classes
+        y_train, y_public = fits["train_labels"], fits["public_labels"]
+        names = fits["class_names"]
         rows += [kfold_row(f"{m.label} fold {f['fold']}", "fold", ens_dir, f["run_dir"],
-                           (y_train[f["held_out"]], f["oof"]), (y_public, f["public"]))
+                           (y_train[f["held_out"]], f["oof"]), (y_public, f["public"]), names)
                  for f in fits["folds"]]
         oof[m.label], public[m.label] = fits["oof"], fits["public"]
         rows.append(kfold_row(m.label, "member", ens_dir, ens_dir / m.label,
-                              (y_train, fits["oof"]), (y_public, fits["public"])))
+                              (y_train, fits["oof"]), (y_public, fits["public"]), names))
     labels = list(oof)
     weights = fit_weights(list(oof.values()), y_train)
     for row in rows:
@@ -187,13 +191,14 @@ def ensemble(members, *, config: dict | None = None, folds: int = 4, data_path=N
         averages[row_name] = (weighted_average(list(oof.values()), w),
                               weighted_average(list(public.values()), w))
         rows.append(kfold_row(row_name, "ensemble", ens_dir, ens_dir,
-                              (y_train, averages[row_name][0]), (y_public, averages[row_name][1])))
+                              (y_train, averages[row_name][0]), (y_public, averages[row_name][1]),
+                              names))
 
     suffix = "" if tta == "none" else f"_{tta}"
     best = max((r for r in rows if r["kind"] != "fold"), key=lambda r: r[VAL_SPLIT]["accuracy"])
     title = f"{best['name']}: {VAL_SPLIT} accuracy {best[VAL_SPLIT]['accuracy']:.3f}"
     save_confusion_figure(best[VAL_SPLIT]["confusion_matrix"],
-                          ens_dir / f"confusion_matrix{suffix}.png", title=title)
+                          ens_dir / f"confusion_matrix{suffix}.png", names, title=title)
     with _io.atomic_path(ens_dir / f"predictions{suffix}.npz") as tmp, open(tmp, "wb") as f:
         np.savez(f, members=np.array(labels), weights=weights, fold=fold_of,
                  train_labels=y_train, public_labels=y_public, oof=np.stack(list(oof.values())),

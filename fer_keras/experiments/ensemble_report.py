@@ -15,14 +15,17 @@ from fer_keras.evaluation.tables import markdown_table
 from fer_keras.experiments.blend import log_loss, weighted_average
 
 
-def kfold_row(name, kind, ens_dir, run_dir, oof, public) -> dict:
-    """One k-fold row (a fold, a member's OOF, an ensemble): OOF and PublicTest metrics."""
-    oof_metrics = classification_metrics(*oof)
+def kfold_row(name, kind, ens_dir, run_dir, oof, public, names) -> dict:
+    """One k-fold row (a fold, a member's OOF, an ensemble): OOF and PublicTest metrics.
+
+    ``oof`` and ``public`` are ``(labels, probabilities)`` over the runs' classes, ``names``.
+    """
+    oof_metrics = classification_metrics(*oof, names)
     return {"name": name, "kind": kind, "weight": None,
             "run_dir": os.path.relpath(run_dir, ens_dir),
             "OOF": {"n": oof_metrics["n"], "accuracy": oof_metrics["accuracy"],
                     "macro_f1": oof_metrics["macro_f1"], "log_loss": log_loss(*oof)},
-            VAL_SPLIT: {**classification_metrics(*public), "log_loss": log_loss(*public)}}
+            VAL_SPLIT: {**classification_metrics(*public, names), "log_loss": log_loss(*public)}}
 
 
 def format_table(rows: list[dict]) -> str:

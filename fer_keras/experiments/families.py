@@ -43,8 +43,9 @@ FAMILIES: dict[str, Family] = {
                     "two on 40-px crops (seeds 0 and 1, ten-crop TTA) and one on whole 48-px faces "
                     "(seed 2, flip TTA), which sees each face differently from the other two",
         recipe="cpu_fast",
-        members={"crops_seed0": {"seed": 0},
-                 "crops_seed1": {"seed": 1},
+        # ten crops as measured (the recipe's own views are a flip since 2026-12-07)
+        members={"crops_seed0": {"seed": 0, "tta": "tencrop"},
+                 "crops_seed1": {"seed": 1, "tta": "tencrop"},
                  "whole_seed2": {"seed": 2, "crop": None, "tta": "flip"}}),
 }
 

@@ -32,7 +32,8 @@ from fer_keras.data import loading as data
 from fer_keras.data.ferplus import default_ferplus_path, ferplus_labels
 from fer_keras.evaluation.averaging import EnsembleMemberError, average_model, ensemble_config
 from fer_keras.evaluation.metrics import classification_metrics, save_confusion_figure
-from fer_keras.evaluation.run_dir import library_versions, load_run
+from fer_keras.evaluation.run_dir import load_run
+from fer_keras.evaluation.run_files import library_versions, write_config, write_metrics
 from fer_keras.experiments import ensemble_report, families, kfold
 from fer_keras.experiments.blend import weighted_average
 from fer_keras.training.train import resolve_config
@@ -155,12 +156,12 @@ def _write_graph(ens_dir, runs, x_public, y_public, average, names, extra) -> di
     model = average_model(list(runs.values()), list(runs), name=ens_dir.name)
     with _io.atomic_path(ens_dir / "best.keras") as tmp:
         model.save(tmp)
-    _io.write_json(ens_dir / "config.json",
-                   ensemble_config(list(runs.values()), list(runs), **extra, status="finished"))
+    write_config(ens_dir, ensemble_config(list(runs.values()), list(runs), **extra,
+                                          status="finished"))
     scores = load_run(ens_dir).scores(x_public)
     metrics = classification_metrics(y_public, scores, names)
     difference = float(np.abs(scores - average).max())
-    _io.write_json(ens_dir / "metrics.json", {
+    write_metrics(ens_dir, {
         "selection_split": VAL_SPLIT, "tta": "none", "views": "each member's own, in the graph",
         VAL_SPLIT: metrics, "fit_seconds": extra["fit_seconds"],
         "max_difference_from_numpy_average": difference})

@@ -22,6 +22,7 @@ import numpy as np
 from fer_keras import TRAIN_SPLIT, VAL_SPLIT, _io
 from fer_keras.data import loading as data
 from fer_keras.evaluation.run_dir import load_run
+from fer_keras.evaluation.run_files import find_runs, read_config, read_run
 from fer_keras.training.resume import RunBackup
 from fer_keras.training.train import resolve_config, resume, train
 
@@ -64,13 +65,13 @@ def fold_run(fold_dir: str | os.PathLike, config: dict, dataset: dict) -> Path:
     """Train ``config`` into ``fold_dir`` unless it is there: the newest run directory found is
     returned if finished, resumed otherwise, and checked against ``config`` either way."""
     fold_dir = Path(fold_dir)
-    runs = sorted(p.parent for p in fold_dir.glob("*/config.json"))
+    runs = find_runs(fold_dir)
     if not runs:
         run_dir = train({**config, "out": str(fold_dir)}, dataset=dataset)
         print(f"{fold_dir}: trained {run_dir.name}", flush=True)
         return run_dir
     run_dir = runs[-1]
-    saved = _io.read_json(run_dir / "config.json")
+    saved = read_config(run_dir)
     wanted, found = resolve_config(config), resolve_config(saved)
     changed = [k for k in wanted if k not in NOT_COMPARED and wanted[k] != found[k]]
     if changed:
@@ -121,12 +122,14 @@ def cross_fit(config: dict, root: str | os.PathLike, dataset: dict, fold_of: np.
 
     Returns:
         ``{"oof": (n_train, k), "public": (n_public, k) mean of the fold models, "folds": [{"fold",
-        "run_dir", "held_out", "oof", "public"}, ...]}``, k the classes of ``config`` (seven,
-        six with ``merge_disgust``).
+        "run_dir", "held_out", "oof", "public"}, ...], "class_names", "train_labels",
+        "public_labels"}``: k the runs' classes (seven, six with ``merge_disgust``), the labels
+        Training's and PublicTest's as those classes (:meth:`RunRecord.labels
+        <fer_keras.evaluation.run_files.RunRecord.labels>`).
     """
     x_train, y_train = data.train_split(dataset)
     x_public, y_public = dataset[VAL_SPLIT]
-    oof = np.full((len(y_train), len(data.config_class_names(config))), np.nan, np.float32)
+    oof = None
     folds = []
     for k in range(1, int(fold_of.max()) + 1):
         held_out = np.flatnonzero(fold_of == k)
@@ -135,7 +138,12 @@ def cross_fit(config: dict, root: str | os.PathLike, dataset: dict, fold_of: np.
         run_dir = fold_run(Path(root) / f"fold{k}", config, fold_data)
         fold_oof, fold_public = fold_predictions(run_dir, held_out, x_train[held_out], x_public,
                                                  tta)
+        if oof is None:  # one column per class of the runs
+            oof = np.full((len(y_train), fold_oof.shape[1]), np.nan, np.float32)
         oof[held_out] = fold_oof
         folds.append({"fold": k, "run_dir": run_dir, "held_out": held_out, "oof": fold_oof,
                       "public": fold_public})
-    return {"oof": oof, "public": np.mean([f["public"] for f in folds], axis=0), "folds": folds}
+    run = read_run(folds[0]["run_dir"])  # every fold run has the classes of ``config``
+    return {"oof": oof, "public": np.mean([f["public"] for f in folds], axis=0), "folds": folds,
+            "class_names": run.class_names, "train_labels": run.labels(y_train),
+            "public_labels": run.labels(y_public)}

@@ -44,7 +44,7 @@ import keras_tuner
 
 from fer_keras import VAL_SPLIT, _io
 from fer_keras.data import loading as data
-from fer_keras.evaluation.run_dir import library_versions
+from fer_keras.evaluation.run_files import is_run, library_versions, read_metrics
 from fer_keras.experiments.search_results import format_table, read_results, write_results  # noqa: F401
 from fer_keras.experiments.search_settings import (  # noqa: F401
     COLUMNS,
@@ -53,7 +53,6 @@ from fer_keras.experiments.search_settings import (  # noqa: F401
     DEFAULT_OPTIMIZERS,
     DEFAULT_SCHEDULES,
     LEARNING_RATES,
-    OBJECTIVE,
     QUICK_EPOCHS,
     QUICK_MODEL_OPTIONS,
     QUICK_SUBSET,
@@ -69,6 +68,10 @@ from fer_keras.training.resume import RunBusyError
 __all__ = ["COLUMNS", "DEFAULT_OPTIMIZERS", "DEFAULT_SCHEDULES", "LEARNING_RATES",
            "SearchSettingsError", "default_name", "format_table", "make_settings", "read_results",
            "search", "trial_config", "write_results"]
+
+#: What the tuner maximises: each trial's best PublicTest accuracy.
+OBJECTIVE = keras_tuner.Objective("val_accuracy", direction="max")
+
 
 class _GridTuner(keras_tuner.GridSearch):
     """GridSearch whose trial is a whole fer_keras training run, scored on PublicTest."""
@@ -112,7 +115,7 @@ class _GridTuner(keras_tuner.GridSearch):
             except RunBusyError as err:
                 raise keras_tuner.errors.FatalError(f"{err}; is this search running in another "
                                                     "process?") from None
-        accuracy = _io.read_json(run_dir / "metrics.json")[VAL_SPLIT]["accuracy"]
+        accuracy = read_metrics(run_dir)[VAL_SPLIT]["accuracy"]
         print(f"trial {trial.trial_id}: {VAL_SPLIT} accuracy {accuracy:.4f} ({run_dir})")
         return {OBJECTIVE.name: accuracy}
 
@@ -142,7 +145,7 @@ def _trial_run(trial_dir: Path) -> Path | None:
     """The trial's run directory from an earlier process, if any."""
     runs = []
     for path in sorted(p for p in trial_dir.iterdir() if p.is_dir()):
-        if (path / "config.json").is_file():
+        if is_run(path):
             runs.append(path)
         else:  # killed before the run wrote its config: nothing to resume
             shutil.rmtree(path)
@@ -159,7 +162,7 @@ def search(model: str | None = None, optimizers=DEFAULT_OPTIMIZERS, schedules=DE
 
     Args:
         model: registered model (default: the recipe's, else ``vgg_fer``).
-        optimizers, schedules: names from :data:`fer_keras.training.loop.OPTIMIZERS` and
+        optimizers, schedules: names from :data:`fer_keras.training.config.OPTIMIZERS` and
             ``SCHEDULES``; their order is the order of the heat map's rows and columns.
         epochs_per_trial: epochs of every trial (default 20; 1 with ``quick``).
         minutes_per_trial: training-time budget of every trial (default none).

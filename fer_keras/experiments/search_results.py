@@ -11,6 +11,7 @@ from pathlib import Path
 from fer_keras import VAL_SPLIT, _io
 from fer_keras.data.figures import plot_search_heatmap
 from fer_keras.evaluation.metrics import save_figure
+from fer_keras.evaluation.run_files import find_runs, read_run
 from fer_keras.evaluation.tables import markdown_table
 from fer_keras.experiments.search_settings import COLUMNS
 
@@ -26,17 +27,14 @@ def read_results(search_dir: str | os.PathLike, settings: dict | None = None) ->
     settings = settings or _io.read_json(search_dir / "search.json")["settings"]
     grid = [(o, s) for o in settings["optimizers"] for s in settings["schedules"]]
     runs = {}
-    for config_path in sorted(search_dir.glob("trial_*/*/config.json")):
-        config = _io.read_json(config_path)
-        runs[(config["optimizer"], config["schedule"])] = (config_path.parent, config)
+    for run in map(read_run, find_runs(search_dir, "trial_*/*")):
+        runs[(run.config["optimizer"], run.config["schedule"])] = run
     rows = []
     for key in grid:
         if key not in runs:
             continue
-        run_dir, config = runs[key]
-        metrics_path = run_dir / "metrics.json"
-        metrics = _io.read_json(metrics_path) if config.get("status") == "finished" and (
-            metrics_path.is_file()) else None
+        run_dir, config = runs[key].run_dir, runs[key].config
+        metrics = (runs[key].metrics or None) if config.get("status") == "finished" else None
         rows.append({
             "optimizer": key[0], "schedule": key[1], "learning_rate": config["learning_rate"],
             "PublicTest_accuracy": metrics[VAL_SPLIT]["accuracy"] if metrics else None,

@@ -1,16 +1,17 @@
-"""The settings of an optimiser x schedule search: grid, learning rates, quick mode, configs."""
+"""The settings of an optimiser x schedule search: grid, learning rates, quick mode, configs.
+
+Without Keras (a config is only checked, by :func:`make_settings`, when a search starts), so that
+``fer-keras search --help`` states the defaults before TensorFlow loads.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import keras_tuner
-
 from fer_keras.data import loading as data
-from fer_keras.models.schedules import SCHEDULES
-from fer_keras.training import train
-from fer_keras.training.loop import OPTIMIZERS
+from fer_keras.models.names import SCHEDULES
+from fer_keras.training.config import DEFAULTS, OPTIMIZERS, resolve_config
 
 DEFAULT_OPTIMIZERS = ("sgd", "sgd_nesterov", "adam", "adamw", "adagrad", "rmsprop")
 DEFAULT_SCHEDULES = ("constant", "step", "plateau", "cosine", "onecycle")
@@ -26,7 +27,6 @@ QUICK_EPOCHS = 1
 QUICK_SUBSET = 0.1
 QUICK_MODEL_OPTIONS = {"vgg_fer": {"stackwise_num_filters": [8, 16], "fc_units": 32},
                        "shallow_cnn": {"filters": [8, 16], "dense_units": 16}}
-OBJECTIVE = keras_tuner.Objective("val_accuracy", direction="max")
 COLUMNS = ("optimizer", "schedule", "learning_rate", "PublicTest_accuracy", "best_epoch",
            "epochs", "seconds", "status", "run_dir")
 
@@ -74,7 +74,7 @@ def make_settings(model: str | None = None, optimizers=DEFAULT_OPTIMIZERS,
         "base": base, "quick": quick}
     try:  # every trial's config must resolve before the first one trains
         for optimizer in optimizers:
-            train.resolve_config(trial_config(settings, optimizer, schedules[0]))
+            resolve_config(trial_config(settings, optimizer, schedules[0]))
     except ValueError as err:
         raise SearchSettingsError(str(err)) from None
     return json.loads(json.dumps(settings))  # as search.json holds it: lists, not tuples
@@ -90,7 +90,7 @@ def trial_config(settings: dict, optimizer: str, schedule: str, **overrides) -> 
             "max_minutes": settings["minutes_per_trial"], "early_stopping_patience": epochs,
             "optimizer": optimizer, "schedule": schedule,
             # SGD trials keep the default momentum whatever the recipe says (vgg16_nin's is 0)
-            "momentum": train.DEFAULTS["momentum"],
+            "momentum": DEFAULTS["momentum"],
             "learning_rate": settings["learning_rates"][optimizer], **overrides}
 
 

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from fer_keras import TRAIN_SPLIT, VAL_SPLIT, _io
+from fer_keras import TRAIN_SPLIT, VAL_SPLIT
 from fer_keras.data import loading as data
+from fer_keras.evaluation.run_files import find_runs, read_run
 from fer_keras.experiments.kfold import StaleRunError, fold_run
 from fer_keras.training.train import resolve_config
 
@@ -60,11 +61,11 @@ def fraction_sweep(config: dict, fractions, *, dataset: dict | None = None,
         expected = {TRAIN_SPLIT: len(kept), VAL_SPLIT: len(dataset[VAL_SPLIT][1])}
         _check_data_sizes(folder, expected)
         run_dir = fold_run(folder, {**config, "subset": fraction}, dataset)
-        saved = _io.read_json(run_dir / "config.json")
-        metrics = _io.read_json(run_dir / "metrics.json")
-        rows.append({"fraction": fraction, "train_images": saved["data_sizes"][TRAIN_SPLIT],
-                     "classes": len(data.config_class_names(saved)),
-                     "epochs": sum(p["epochs_run"] for p in saved["phases"]),
+        run = read_run(run_dir)
+        metrics = run.metrics
+        rows.append({"fraction": fraction, "train_images": run.config["data_sizes"][TRAIN_SPLIT],
+                     "classes": len(run.class_names),
+                     "epochs": sum(p["epochs_run"] for p in run.config["phases"]),
                      "accuracy": metrics[VAL_SPLIT]["accuracy"],
                      "macro_f1": metrics[VAL_SPLIT]["macro_f1"],
                      "fit_seconds": metrics["fit_seconds"], "run_dir": str(run_dir)})
@@ -73,13 +74,13 @@ def fraction_sweep(config: dict, fractions, *, dataset: dict | None = None,
 
 def _check_data_sizes(folder: Path, expected: dict) -> None:
     """The newest run in ``folder`` (the one ``fold_run`` would reuse) saw as many images."""
-    configs = sorted(folder.glob("*/config.json"))
-    if not configs:
+    runs = find_runs(folder)
+    if not runs:
         return
-    found = _io.read_json(configs[-1]).get("data_sizes", {})
+    found = read_run(runs[-1]).config.get("data_sizes", {})
     differing = {k: (found.get(k), n) for k, n in expected.items() if found.get(k) != n}
     if differing:
-        raise StaleRunError(f"{configs[-1].parent} was trained on other data: " + "; ".join(
+        raise StaleRunError(f"{runs[-1]} was trained on other data: " + "; ".join(
             f"{found_n} {k} images there, {n} here" for k, (found_n, n) in differing.items())
             + ". Use another out folder.")
 

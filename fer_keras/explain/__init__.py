@@ -6,6 +6,7 @@ Imports only data, models and evaluation. The public names below load on first u
 from fer_keras._lazy import lazy_exports
 
 _EXPORTS = {
+    "METHODS": "fer_keras.explain.names",
     "saliency": "fer_keras.explain.methods",
     "smoothgrad": "fer_keras.explain.methods",
     "grad_cam": "fer_keras.explain.methods",

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from fer_keras import CLASS_NAMES, _io
-from fer_keras.evaluation.metrics import plot_history, read_history
+from fer_keras import CLASS_NAMES
+from fer_keras.evaluation.metrics import plot_history
+from fer_keras.evaluation.run_files import HISTORY_FILE, RunRecord, is_run, read_config
 
 
 def _grey(image) -> np.ndarray:
@@ -113,10 +114,13 @@ def plot_mistakes(images, mistakes: Mapping[str, np.ndarray], class_names=CLASS_
     return fig
 
 
-def plot_training_curves(run_dir: str | os.PathLike) -> Figure:
-    """Loss and accuracy curves of a run from its ``history.csv`` (phase starts from its config)."""
-    run_dir = Path(run_dir)
-    config = _io.read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
-    phases = config.get("phases") or []
-    return plot_history(read_history(run_dir / "history.csv"),
-                        phase_starts=[p["first_epoch"] for p in phases[1:]], title=run_dir.name)
+def plot_training_curves(run: str | os.PathLike | RunRecord) -> Figure:
+    """Loss and accuracy curves of a run (a run directory, or its record or loaded ``Run``) from
+    its history, a dashed line where each later phase starts."""
+    if not isinstance(run, RunRecord):
+        run = RunRecord(Path(run), read_config(run) if is_run(run) else {})
+    history = run.history
+    if not history:
+        raise FileNotFoundError(f"{run.run_dir} has no {HISTORY_FILE}: only a run that trained "
+                                "has a training history.")
+    return plot_history(history, phase_starts=run.phase_starts, title=run.run_dir.name)

@@ -19,7 +19,7 @@ writes its PNGs into ``--out``, by default ``explain/`` in the run directory (in
 file's folder; in the current folder for a packaged model, which is never written into). Faces come
 from PublicTest, one per emotion, equalised as in training; ``--images`` explains your own PNGs
 instead. Maps cover the whole 48x48 face and explain the class the run predicts with its own
-test-time views (``--tta``, default the run's, ten crops for ``cpu_fast``): a network trained on
+test-time views (``--tta``, default the run's, a flip for ``cpu_fast``): a network trained on
 40-px crops is explained through the mean score of its views, each view's evidence at its place in
 the face. A network trained in mixed precision is explained in float32 (the same weights;
 bfloat16 would round the gradients to 8 bits).
@@ -59,6 +59,7 @@ from fer_keras.explain.methods import (
     saliency,
     smoothgrad,
 )
+from fer_keras.explain.names import METHODS
 from fer_keras.explain.plots import (
     plot_explanations,
     plot_filters,
@@ -70,7 +71,7 @@ from fer_keras.models.saving import float32_model
 __all__ = ["conv_layers", "resolve_layer", "score_model", "saliency", "smoothgrad", "grad_cam",
            "filter_patterns", "filter_on_face", "confident_mistakes", "run_model",
            "plot_explanations", "plot_filters", "plot_mistakes", "plot_training_curves",
-           "METHODS", "explain_model"]
+           "explain_model"]
 
 
 def run_model(run: Run) -> keras.Model:
@@ -85,7 +86,6 @@ def run_model(run: Run) -> keras.Model:
     return float32_model(run.joined_model())
 
 
-METHODS = ("saliency", "smoothgrad", "gradcam", "filters", "mistakes")
 _MAPS = {"saliency": saliency, "smoothgrad": smoothgrad, "gradcam": grad_cam}
 
 
@@ -125,7 +125,8 @@ def _split(run: Run, split: str, data_path) -> tuple[np.ndarray, np.ndarray]:
 def explain_model(model=None, method: str = "gradcam", *, images=None, split: str = VAL_SPLIT,
                   data_path=None, layer: str | None = None, n: int | None = None,
                   tta: str | None = None, seed: int = 0, out=None) -> list[Path]:
-    """Draw one of :data:`METHODS` for a model and write its PNGs; returns their paths.
+    """Draw one of :data:`~fer_keras.explain.names.METHODS` for a model and write its PNGs;
+    returns their paths.
 
     Args:
         model: a run directory, a ``.keras`` file or a packaged name (default ``cpu_fast``).

@@ -41,22 +41,27 @@ class BundledYuNetDetector(FaceDetector):
             photos of 300 pixels, are found.
         refine_face: the landmarks of a face smaller than this on the searched copy are
             searched again on a patch of the full-size photo where the face is this many
-            pixels (``None``: never).
+            pixels (``None``, the default: never; the recognizer asks for 128 when it fits
+            faces on their five landmarks, whose whole pixels on a small copy are too coarse).
         min_size, min_fraction, max_side: see :class:`~fer_keras.inference.faces.FaceDetector`
             (a crowd's small faces in a large photo need a large ``max_side``).
 
-    The library holds Python's lock for the whole call, so several threads may share one
-    detector safely (their decoding and the classifier still run side by side).
+    The library holds Python's lock for the whole call and spreads it over the cores with its
+    own OpenMP threads, so several threads may share one detector safely, but the recognizer
+    calls it from one thread (each calling thread would bring an OpenMP team of its own, and
+    the teams wait for each other's cores) while photos are read and faces classified on the
+    others.
     """
 
     thread_safe = True
+    parallel_inside = True
     registration = "yunet"
     # YuNet finds faces from about 10 pixels; below 30 (the default min_size, which sets the
     # copy's smallest face when larger) it finds fewer enlarged FER2013 faces and fires on a
     # coffee cup
     search_face = 24
 
-    def __init__(self, *, score_threshold: float = 0.5, refine_face: int | None = 128,
+    def __init__(self, *, score_threshold: float = 0.5, refine_face: int | None = None,
                  min_size: int = 30, min_fraction: float = 0.0, max_side: int = 1280):
         super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side)
         try:

@@ -50,7 +50,8 @@ class FaceDetector:
     Subclasses implement ``_detect(image, min_size)`` on a uint8 grey or BGR image and return
     ``(boxes (n, 4) as x, y, w, h, scores (n,))``, with the landmarks ``(n, 5, 2)`` third when
     they find them; those whose one instance may run in several threads at once set
-    ``thread_safe = True``; ``registration`` names the fit of their boxes in
+    ``thread_safe = True``, those that spread each call over threads of their own
+    ``parallel_inside = True``; ``registration`` names the fit of their boxes in
     :mod:`fer_keras.inference.registration`.
 
     Args:
@@ -61,6 +62,8 @@ class FaceDetector:
     """
 
     thread_safe = False
+    #: Whether each call runs on several threads of its own (then one thread calls it).
+    parallel_inside = False
     #: The smallest face's side on the searched copy.
     search_face = 30
     #: The name of this detector's box fit in the registration file (None: none fitted).

@@ -6,7 +6,7 @@ run directory, a ``.keras`` file or a packaged name, default ``cpu_fast``) print
 image (each face's box, emotion and probability, :func:`format_faces`), writes annotated copies
 (:func:`write_image`) and a per-frame CSV plus an annotated video for each video
 (:func:`~fer_keras.inference.video.analyse_video`) into the folder ``--out``, and every result to
-the file ``--json``. ``--tta`` defaults to the model's own views (ten crops for ``cpu_fast``).
+the file ``--json``. ``--tta`` defaults to the model's own views (a flip for ``cpu_fast``).
 A file that cannot be read gets an ``error:`` line and the others go on; the exit status is 1 when
 any file failed. So does every file of a folder that is skipped, with its reason (not an image
 or video, a broken link, a link loop: :mod:`fer_keras.inference.inputs`), and every photo over

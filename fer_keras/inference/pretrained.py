@@ -25,8 +25,7 @@ import shutil
 from pathlib import Path
 
 from fer_keras import _io
-from fer_keras.evaluation import packaged
-from fer_keras.evaluation import run_dir as runs
+from fer_keras.evaluation import packaged, run_files
 from fer_keras.models.saving import load_model_file
 
 __all__ = ["DEFAULT_NAME", "MAX_BYTES", "package_run", "pretrained_dir"]
@@ -68,9 +67,7 @@ def package_run(run_dir: str | os.PathLike, name: str = DEFAULT_NAME, *,
     if root is None and target.exists() and not force:
         raise FileExistsError(f"{target}: a packaged model {name!r} is already there; pass "
                               "--force to replace it (or --out ROOT to package elsewhere)")
-    if not (run_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json).")
-    config = runs.read_config(run_dir / "config.json")
+    config = run_files.read_config(run_dir)
     # first: compare's head runs have no status, being no training run
     if config.get("head") == "svc" or config.get("features_from"):
         raise ValueError(f"{run_dir}: only end-to-end networks (softmax, l2svm heads) are "
@@ -87,8 +84,8 @@ def package_run(run_dir: str | os.PathLike, name: str = DEFAULT_NAME, *,
         if size > MAX_BYTES:
             raise ValueError(f"{run_dir}: model is {size / 2**20:.1f} MiB, over the "
                              f"{MAX_BYTES / 2**20:.0f} MiB limit of a packaged model.")
-        _io.write_json(tmp / "config.json", {**config, "packaged_from": run_dir.name})
-        shutil.copy2(run_dir / "metrics.json", tmp / "metrics.json")
+        run_files.write_config(tmp, {**config, "packaged_from": run_dir.name})
+        run_files.write_metrics(tmp, run_files.read_metrics(run_dir))
         if target.exists():
             old = target.with_name(f".{name}-old")
             shutil.rmtree(old, ignore_errors=True)

@@ -2,8 +2,9 @@
 
 Faces of one image and of many are classified together in batches; the crops get the model's own
 training preprocessing (histogram equalisation when the run used it) and test-time views (its
-config's ``"tta"``), read from the run directory. Photos are read and searched on a thread per
-core (OpenCV releases the GIL) while the faces found so far are classified; faces that the
+config's ``"tta"``), read from the run directory. Photos are read on a thread per core (OpenCV
+releases the GIL) and searched on one more (YuNet spreads each search over the cores itself)
+while the faces found so far are classified; faces that the
 caller's own detector found are classified as given (``boxes=``). ``fer_keras.predict`` is its
 command line and re-exports :class:`EmotionRecognizer`.
 
@@ -11,8 +12,8 @@ Example:
     >>> recognizer = EmotionRecognizer("models/shallow_cnn_softmax_20250101-120000")
     >>> recognizer.detect("photo.jpg")
     [{'box': [177, 66, 95, 95], 'emotion': 'happy', 'probability': 0.81, 'emotions': {...}, ...}]
-    >>> EmotionRecognizer().tta  # the packaged cpu_fast model, with its ten crops
-    'tencrop'
+    >>> EmotionRecognizer().tta  # the packaged cpu_fast model, with its flip
+    'flip'
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from fer_keras import IMAGE_SIZE
 from fer_keras.evaluation.packaged import resolve_model
 from fer_keras.evaluation.run_dir import Run, load_run
 from fer_keras.inference import video
-from fer_keras.inference.detectors import make_detector
+from fer_keras.inference.detectors import default_detector, make_detector
 from fer_keras.inference.faces import MIN_FACE_FRACTION, ImageError, crop_faces, read_image, to_grey
 from fer_keras.inference.images import DEFAULT_MAX_PIXELS, describe_error
-from fer_keras.inference.registration import Registration, warp_faces
+from fer_keras.inference.registration import ALIGNMENTS, Registration, warp_faces
 from fer_keras.inference.results import ImageResult, check_boxes, face_entry
 
 __all__ = ["MIN_FACE_FRACTION", "EmotionRecognizer", "ImageResult", "default_model",
@@ -60,10 +61,14 @@ class EmotionRecognizer:
             ``.caffemodel``/``.pb``) or a ``fer_keras.inference.faces.FaceDetector``; ``None``:
             ``fer_keras.inference.detectors.default_detector()``.
         margin: ``None`` (default): each face is cut as FER2013's faces were registered
-            (:mod:`fer_keras.inference.registration`): aligned on its five landmarks when the
-            detector finds them, else placed by its box as that detector's boxes sit on FER2013
-            faces. A number: a plain square around the box with this fraction of it added on
-            each side (the former default, 0.1).
+            (:mod:`fer_keras.inference.registration`, see ``align``). A number: a plain square
+            around the box with this fraction of it added on each side (the former default,
+            0.1).
+        align: how a face is registered: ``"box"`` (default) places it by its box as that
+            detector's boxes sit on FER2013 faces, turned upright when its eye line (from the
+            detector's landmarks) tilts more than ``fer_keras.inference.registration.MAX_TILT``
+            degrees; ``"landmarks"`` fits its five landmarks onto FER2013's (rotation, scale and
+            shift), the detector then refining them on the full-size photo.
         min_face: smallest face side in pixels.
         min_face_fraction: smallest face side as a fraction of the image's shorter side, when
             that is more than ``min_face`` (0: ``min_face`` alone, to find faces smaller than a
@@ -74,11 +79,13 @@ class EmotionRecognizer:
         max_pixels: the largest image file read (width x height, from its header: a larger one is
             refused before decoding, see ``fer_keras.inference.images``); ``None``: no limit.
         batch_size: faces per model call.
-        workers: threads that read and search images at once in :meth:`iter_detect` (OpenCV
-            releases the GIL); ``None``: one per CPU core; 1: none.
+        workers: threads that read images at once in :meth:`iter_detect` (OpenCV releases the
+            GIL; they search them too with a detector that does not spread each search over
+            threads of its own); ``None``: one per CPU core; 1: none, every image read,
+            searched and classified in turn.
         tta: test-time views averaged per face, one of ``fer_keras.evaluation.tta.TTA_MODES``;
             ``None``: the run's own (``config.json``'s ``"tta"``; the packaged ``cpu_fast`` model
-            uses ``"tencrop"``), else ``"none"``. A network trained on crops always gets crops of
+            uses ``"flip"``), else ``"none"``. A network trained on crops always gets crops of
             the face (the center one with ``"none"``).
         **detector_options: further arguments of the detector class (for ``"yunet"``:
             ``score_threshold``, ``refine_face`` of
@@ -94,7 +101,7 @@ class EmotionRecognizer:
     """
 
     def __init__(self, model=None, *, detector=None, margin: float | None = None,
-                 min_face: int = 30,
+                 align: str = "box", min_face: int = 30,
                  min_face_fraction: float = MIN_FACE_FRACTION, max_side: int = 1280,
                  batch_size: int = 64, tta: str | None = None, workers: int | None = None,
                  max_pixels: int | None = DEFAULT_MAX_PIXELS, **detector_options):
@@ -107,13 +114,19 @@ class EmotionRecognizer:
         # graph (an SVC head's decision values averaged over the views), as evaluate scores.
         self.predictor = run.predictor(tta, batch_size)
         self.tta, self.model = self.predictor.mode, self.predictor.model
+        if align not in ALIGNMENTS:
+            raise ValueError(f"align must be one of {', '.join(ALIGNMENTS)}. Received: {align!r}")
+        detector = default_detector() if detector is None else detector
+        if align == "landmarks" and detector == "yunet":
+            detector_options.setdefault("refine_face", 128)
         self.detector = make_detector(detector, min_size=min_face, min_fraction=min_face_fraction,
                                       max_side=max_side, **detector_options)
-        self.margin, self.batch_size, self.max_pixels = margin, batch_size, max_pixels
+        self.margin, self.align = margin, align
+        self.batch_size, self.max_pixels = batch_size, max_pixels
         self.registration = Registration.load() if margin is None else None
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         self.workers = max(1, workers or cores or os.cpu_count() or 1)
-        self._pool = None
+        self._pool = self._searcher = None
 
     def scores(self, faces: np.ndarray) -> np.ndarray:
         """Head outputs ``(n, k)`` for uint8 grey face crops ``(n, 48, 48)``."""
@@ -130,25 +143,29 @@ class EmotionRecognizer:
     def find_faces(self, image, channel_order: str = "bgr", boxes=None):
         """``(grey image, boxes (n, 4), detection scores (n,))`` of a path or an array; the
         caller's ``boxes`` instead of the detector's, when given (their scores are ``None``)."""
-        return self._locate(image, channel_order, boxes)[:3]
+        return self._find(self._grey(image, channel_order), boxes)[:3]
 
     def crop(self, grey: np.ndarray, boxes, landmarks=None) -> np.ndarray:
         """The ``(n, 48, 48)`` uint8 faces the model scores, cut from ``grey`` at ``boxes`` (see
-        ``margin``): aligned on ``landmarks`` ``(n, 5, 2)`` when given."""
+        ``margin`` and ``align``), with the detector's ``landmarks`` ``(n, 5, 2)`` if any."""
         if self.registration is None:
             return crop_faces(grey, boxes, margin=self.margin)
-        if landmarks is not None:
+        if landmarks is not None and self.align == "landmarks":
             matrices = self.registration.from_landmarks(landmarks)
         else:
             matrices = self.registration.from_boxes(
-                boxes, getattr(self.detector, "registration", None))
+                boxes, getattr(self.detector, "registration", None), landmarks)
         return warp_faces(grey, matrices)
 
-    def _locate(self, image, channel_order="bgr", boxes=None):
-        """:meth:`find_faces` and the landmarks (``None`` when the detector gives none)."""
+    def _grey(self, image, channel_order="bgr") -> np.ndarray:
+        """The uint8 grey image of a path or an array."""
         if isinstance(image, (str, os.PathLike)):
             image, channel_order = read_image(image, grey=True, max_pixels=self.max_pixels), "bgr"
-        grey = to_grey(image, channel_order)
+        return to_grey(image, channel_order)
+
+    def _find(self, grey, boxes=None):
+        """``(grey, boxes, detection scores, landmarks)``: the detector's, or the caller's
+        ``boxes`` (scores ``None``, no landmarks)."""
         if boxes is not None:
             boxes = check_boxes(boxes)
             return grey, boxes, [None] * len(boxes), None
@@ -198,17 +215,21 @@ class EmotionRecognizer:
                 ``"raise"``: its exception propagates.
             boxes: the caller's face boxes, one ``(n, 4)`` array per image (see :meth:`detect`).
         """
-        def find(item):
+        def read(item):
             _, (image, box) = item
             order = channel_order
             if keep_images and isinstance(image, (str, os.PathLike)):
                 image, order = read_image(image, max_pixels=self.max_pixels), "bgr"
-            return (image if keep_images else None, *self._locate(image, order, box))
+            return image if keep_images else None, self._grey(image, order), box
+
+        def find(loaded):
+            kept, grey, box = loaded
+            return (kept, *self._find(grey, box))
 
         pairs = (zip(images, boxes, strict=True) if boxes is not None
                  else ((image, None) for image in images))
         pending, crops = [], []
-        for (index, (image, _)), (found, error) in self._search(find, enumerate(pairs)):
+        for (index, (image, _)), (found, error) in self._search(read, find, enumerate(pairs)):
             source = str(image) if isinstance(image, (str, os.PathLike)) else index
             if error is not None:
                 if errors == "raise":
@@ -223,24 +244,47 @@ class EmotionRecognizer:
                 pending, crops = [], []
         yield from self._finish(pending, crops)
 
-    def _search(self, find, items):
-        """``(item, (find(item), None))`` or ``(item, (None, read error))`` in order, computed
-        ahead on the thread pool when the detector may share threads."""
-        def call(item):
+    def _search(self, read, find, items):
+        """``(item, (find(read(item)), None))`` or ``(item, (None, read error))`` in order,
+        computed ahead of the classifier on threads when ``workers`` > 1.
+
+        Images are read on a thread per core. A detector that runs its own threads inside each
+        call (``parallel_inside``: YuNet's OpenMP team, while it holds Python's lock) searches
+        them on one more thread, so that one team does all the searching (two callers' teams
+        wait for each other's cores); another thread-safe detector searches on the reading
+        threads; any other detector searches on that one thread too.
+        """
+        def load(item):
             try:
-                return item, (find(item), None)
+                return read(item), None
+            except (OSError, ImageError, cv2.error) as e:
+                return None, e
+
+        def search(item, loaded):
+            loaded, error = loaded.result() if hasattr(loaded, "result") else loaded
+            if error is not None:
+                return item, (None, error)
+            try:
+                return item, (find(loaded), None)
             except (OSError, ImageError, cv2.error) as e:
                 return item, (None, e)
 
-        if self.workers < 2 or not getattr(self.detector, "thread_safe", False):
-            yield from map(call, items)
+        if self.workers < 2:
+            yield from (search(item, load(item)) for item in items)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="fer_keras-detect")
+            self._searcher = ThreadPoolExecutor(1, thread_name_prefix="fer_keras-detect-search")
+        shared = (getattr(self.detector, "thread_safe", False)
+                  and not getattr(self.detector, "parallel_inside", False))
         pending = deque()
         try:
             for item in items:
-                pending.append(self._pool.submit(call, item))
+                if shared:
+                    pending.append(self._pool.submit(lambda i: search(i, load(i)), item))
+                else:
+                    loaded = self._pool.submit(load, item)
+                    pending.append(self._searcher.submit(search, item, loaded))
                 if len(pending) > 2 * self.workers:  # bounded: images wait decoded in memory
                     yield pending.popleft().result()
             while pending:

@@ -3,7 +3,8 @@
 Every model is a functional Keras model taking raw 0–255 pixels of shape ``input_shape``
 (preprocessing is inside the model, so a saved ``.keras`` file needs nothing else), with a
 ``"features"`` layer (the learned representation the SVM heads share) and a ``"predictions"`` layer
-(class scores).
+(class scores). The public names below load on first use: the names of what the package builds
+(:mod:`fer_keras.models.names`) come without Keras.
 
 Example:
     >>> from fer_keras.models import build_model, list_models
@@ -12,31 +13,20 @@ Example:
     >>> model = build_model("shallow_cnn", head="softmax")
 """
 
-# distillation registers the loss and metrics a distilled run's best.keras is saved with
-from fer_keras.models import bst261, cnn, distillation, resnet, susa, vgg, vgg_fer
-from fer_keras.models.registry import (
-    FEATURE_LAYER,
-    OUTPUT_LAYER,
-    ModelSpec,
-    build_model,
-    get_spec,
-    list_models,
-    register_model,
-)
+from fer_keras._lazy import lazy_exports
 
-__all__ = [
-    "FEATURE_LAYER",
-    "OUTPUT_LAYER",
-    "ModelSpec",
-    "bst261",
-    "build_model",
-    "cnn",
-    "distillation",
-    "get_spec",
-    "list_models",
-    "register_model",
-    "resnet",
-    "susa",
-    "vgg",
-    "vgg_fer",
-]
+_EXPORTS = {
+    "ARCHITECTURES": "fer_keras.models.names",
+    "FEATURE_LAYER": "fer_keras.models.names",
+    "OUTPUT_LAYER": "fer_keras.models.names",
+    "ModelSpec": "fer_keras.models.registry",
+    "build_model": "fer_keras.models.registry",
+    "get_spec": "fer_keras.models.registry",
+    "list_models": "fer_keras.models.registry",
+    "register_model": "fer_keras.models.registry",
+    # the families' modules, and distillation's (its loss and metrics load distilled runs)
+    **{module: f"fer_keras.models.{module}"
+       for module in ("bst261", "cnn", "distillation", "resnet", "susa", "vgg", "vgg_fer")},
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(globals(), _EXPORTS)

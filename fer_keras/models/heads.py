@@ -28,25 +28,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
+from fer_keras.models.names import FEATURE_LAYER, HEADS, OUTPUT_LAYER, SVC_KINDS
 from fer_keras.models.svc_io import load_svc, save_svc
 
-__all__ = ["FEATURE_LAYER", "HEADS", "L2SVMLoss", "NETWORK_HEADS", "OUTPUT_LAYER", "SVC_KINDS",
-           "classifier_head", "extract_features", "head_loss", "head_metrics", "l2svm_on_features",
-           "load_svc", "make_svc", "predict_scores", "save_svc"]
-
-#: Name of the layer whose output is the learned feature vector in every registered model; the SVC
-#: and frozen-feature L2-SVM heads read it.
-FEATURE_LAYER = "features"
-#: Name of the classifier (score) layer in every registered model.
-OUTPUT_LAYER = "predictions"
-
-#: Heads accepted by ``fer_keras.train --head``.
-HEADS = ("softmax", "l2svm", "svc")
-#: Heads that are a layer of the network (the ``"svc"`` head is fitted after the network, on
-#: features).
-NETWORK_HEADS = ("softmax", "l2svm")
-#: ``make_svc(kind=...)`` values: kernel SVC (libsvm) or the fast linear one (liblinear).
-SVC_KINDS = ("svc", "linear_svc")
+__all__ = ["L2SVMLoss", "classifier_head", "extract_features", "head_loss", "head_metrics",
+           "l2svm_on_features", "load_svc", "make_svc", "predict_scores", "save_svc"]
 
 
 @keras.saving.register_keras_serializable(package="fer_keras")

@@ -1,16 +1,23 @@
-"""The name → builder registry behind :func:`fer_keras.models.build_model`."""
+"""The name → builder registry behind :func:`fer_keras.models.build_model`.
+
+The built-in families (:data:`FAMILIES`) register themselves when first imported, which the
+registry does the first time it is asked for a name: ``fer_keras.models`` itself loads nothing
+until a name of it is used, so that the names of :mod:`fer_keras.models.names` come without Keras.
+"""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Callable
 
 import keras
 
-from fer_keras.models.heads import FEATURE_LAYER, OUTPUT_LAYER
-
-__all__ = ["FEATURE_LAYER", "OUTPUT_LAYER", "ModelSpec", "build_model", "get_spec", "list_models",
+__all__ = ["FAMILIES", "ModelSpec", "build_model", "get_spec", "list_models", "load_families",
            "register_model"]
+
+#: The modules of the built-in families, each registering its builders (and custom layers).
+FAMILIES = ("bst261", "cnn", "resnet", "susa", "vgg", "vgg_fer")
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,17 @@ class ModelSpec:
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
+_families_loaded = False
+
+
+def load_families() -> None:
+    """Import the built-in families (once): their builders register, their layers can load."""
+    global _families_loaded
+    if _families_loaded:
+        return
+    _families_loaded = True  # first: each family's own register_model call comes back here
+    for family in FAMILIES:
+        importlib.import_module(f"fer_keras.models.{family}")
 
 
 def register_model(name: str, *, fine_tune: Callable[[keras.Model], keras.Model] | None = None):
@@ -39,6 +57,7 @@ def register_model(name: str, *, fine_tune: Callable[[keras.Model], keras.Model]
         >>> @register_model("tiny")
         ... def tiny(input_shape=(48, 48, 1), num_classes=7): ...
     """
+    load_families()  # a name taken by a built-in family is taken before that family loads
 
     def decorator(builder):
         if name in _REGISTRY:
@@ -51,11 +70,13 @@ def register_model(name: str, *, fine_tune: Callable[[keras.Model], keras.Model]
 
 def list_models() -> list[str]:
     """Names of all registered models, sorted."""
+    load_families()
     return sorted(_REGISTRY)
 
 
 def get_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` registered under ``name``; the error lists the accepted names."""
+    load_families()
     try:
         return _REGISTRY[name]
     except KeyError:

@@ -21,9 +21,8 @@ from pathlib import Path
 import keras
 
 from fer_keras._io import ModelFileError
-from fer_keras.models import (
-    schedules,  # noqa: F401  (registers custom Keras objects)
-)
+from fer_keras.models import distillation, schedules  # noqa: F401  (register custom Keras objects)
+from fer_keras.models.registry import load_families
 
 __all__ = ["ModelFileError", "compute_dtype", "float32_model", "load_model_file"]
 
@@ -63,6 +62,7 @@ def load_model_file(path: str | os.PathLike, *, num_classes: int | None = 7,
         raise ModelFileError(f"{path}: not a Keras model archive (missing {', '.join(missing)})")
     if damaged:
         raise ModelFileError(f"{path}: corrupted .keras archive (bad checksum in {damaged})")
+    load_families()  # their custom layers (and heads' loss) registered before any file loads
     try:
         model = keras.saving.load_model(path, compile=compile, safe_mode=True)
     except Exception as err:  # Keras raises ValueError, TypeError, KeyError, OSError... here

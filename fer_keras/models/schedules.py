@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import keras
 
-__all__ = ["SCHEDULES", "BudgetedSchedule", "make_schedule"]
+from fer_keras.models.names import SCHEDULES
 
-SCHEDULES = ("plateau", "constant", "step", "cosine", "onecycle")
+__all__ = ["BudgetedSchedule", "make_schedule"]
 
 
 def make_schedule(name: str, learning_rate: float, total_steps: int):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from fer_keras.models.heads import FEATURE_LAYER, classifier_head
+from fer_keras.models.heads import classifier_head
+from fer_keras.models.names import FEATURE_LAYER
 from fer_keras.models.registry import register_model
 
 #: ``(filters, kernel_size)`` of each conv, per block; blocks 1 and 2 end in 2x2 max pooling.

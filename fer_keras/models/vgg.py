@@ -21,7 +21,8 @@ import keras
 from keras import layers
 
 from fer_keras import _io
-from fer_keras.models.heads import FEATURE_LAYER, classifier_head
+from fer_keras.models.heads import classifier_head
+from fer_keras.models.names import FEATURE_LAYER
 from fer_keras.models.registry import register_model
 
 #: Name of the VGG16 base inside a ``vgg16_transfer`` model.

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
-from fer_keras.models.heads import FEATURE_LAYER, classifier_head
+from fer_keras.models.heads import classifier_head
+from fer_keras.models.names import FEATURE_LAYER
 from fer_keras.models.registry import register_model
 
 

@@ -6,6 +6,9 @@ built from a partial dict (a recipe, a run's ``config.json``, ``--set`` override
 its error. It reads like the dict it replaces (``cfg["epochs"]``, ``{**cfg}``), so a run's
 ``config.json`` is ``cfg.to_dict()`` plus run metadata, and replays through ``--config``.
 
+It loads no Keras until a config is checked (the registry holds the architectures), so the
+defaults and the names below come cheap: ``fer-keras train --help`` states them.
+
 Example:
     >>> cfg = resolve_config({"epochs": 5}, schedule="onecycle")
     >>> cfg.epochs, cfg["schedule"]
@@ -18,19 +21,22 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 from fer_keras import IMAGE_SIZE
-from fer_keras.data import pipeline
 from fer_keras.data.ferplus import LABEL_SETS
-from fer_keras.evaluation import tta
-from fer_keras.models import get_spec, heads, list_models
-from fer_keras.models.schedules import SCHEDULES
-from fer_keras.training import distribute
-from fer_keras.training.loop import OPTIMIZERS
+from fer_keras.data.settings import DEFAULT_AUGMENT, EQUALIZE_METHODS
+from fer_keras.evaluation.tta import TTA_MODES
+from fer_keras.models import names
 
-__all__ = ["CHOICES", "DEFAULTS", "META_KEYS", "TrainConfig", "resolve_config"]
+__all__ = ["CHOICES", "DEFAULTS", "META_KEYS", "OPTIMIZERS", "STRATEGIES", "TrainConfig",
+           "resolve_config"]
+
+#: Optimizers (:func:`fer_keras.training.loop.make_optimizer`).
+OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_nesterov", "adagrad", "rmsprop")
+#: ``--strategy`` values (:func:`fer_keras.training.distribute.make_strategy`).
+STRATEGIES = ("auto", "mirrored", "multiworker")
 
 #: Keys ``config.json`` adds on top of the config; ignored when it is replayed.
 META_KEYS = ("versions", "run_dir", "data_sizes", "phases", "status", "fit_seconds", "replicas",
@@ -38,10 +44,9 @@ META_KEYS = ("versions", "run_dir", "data_sizes", "phases", "status", "fit_secon
 
 #: Every key whose value is a name, with the names it accepts.
 CHOICES = {
-    "head": heads.HEADS, "optimizer": OPTIMIZERS, "svc_kind": heads.SVC_KINDS,
-    "svc_kernel": ("rbf", "linear", "poly", "sigmoid"), "equalize": pipeline.EQUALIZE_METHODS,
-    "schedule": SCHEDULES, "strategy": distribute.STRATEGIES, "tta": tta.TTA_MODES,
-    "labels": LABEL_SETS,
+    "head": names.HEADS, "optimizer": OPTIMIZERS, "svc_kind": names.SVC_KINDS,
+    "svc_kernel": names.SVC_KERNELS, "equalize": EQUALIZE_METHODS, "schedule": names.SCHEDULES,
+    "strategy": STRATEGIES, "tta": TTA_MODES, "labels": LABEL_SETS,
 }
 
 
@@ -75,7 +80,7 @@ class TrainConfig(Mapping):
     fine_tune_epochs: int = 10
     fine_tune_learning_rate: float = 1e-5
     model_options: dict = field(default_factory=dict)
-    feature_layer: str = heads.FEATURE_LAYER
+    feature_layer: str = names.FEATURE_LAYER
     svc_kind: str = "svc"
     svc_kernel: str = "rbf"
     svc_c: float = 1.0
@@ -97,6 +102,9 @@ class TrainConfig(Mapping):
     ferplus: str | None = None
 
     def __post_init__(self):
+        # The architectures are the registry's, users' included: Keras loads with it.
+        from fer_keras.models.registry import get_spec, list_models
+
         for f in fields(self):
             object.__setattr__(self, f.name, _checked(f.name, f.type, getattr(self, f.name)))
         for key, choices in CHOICES.items():
@@ -139,10 +147,10 @@ class TrainConfig(Mapping):
             raise ValueError(f"Unknown model_options {unknown} for model {self.model!r}. "
                              f"Accepted options: {', '.join(sorted(accepted))}.")
         unknown = sorted(set(self.augment if isinstance(self.augment, dict) else ())
-                         - set(pipeline.DEFAULT_AUGMENT))
+                         - set(DEFAULT_AUGMENT))
         if unknown:
             raise ValueError(f"Unknown augment keys {unknown}. Accepted keys: "
-                             f"{', '.join(pipeline.DEFAULT_AUGMENT)}.")
+                             f"{', '.join(DEFAULT_AUGMENT)}.")
 
     # Mapping: the config reads like the dict it replaces, and ``{**cfg}`` is its JSON form.
     def __getitem__(self, key: str) -> Any:
@@ -228,5 +236,6 @@ def _plain(value):
 
 
 _NAMES = tuple(f.name for f in fields(TrainConfig))
-#: Every config key with its default.
-DEFAULTS = TrainConfig().to_dict()
+#: Every config key with its default (``TrainConfig().to_dict()``, read without building one).
+DEFAULTS = {f.name: _plain(f.default_factory() if f.default is MISSING else f.default)
+            for f in fields(TrainConfig)}

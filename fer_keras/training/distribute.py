@@ -29,8 +29,7 @@ import os
 import keras
 import tensorflow as tf
 
-#: ``--strategy`` values.
-STRATEGIES = ("auto", "mirrored", "multiworker")
+from fer_keras.training.config import STRATEGIES
 
 
 def make_strategy(name: str = "auto") -> tf.distribute.Strategy:

@@ -17,6 +17,7 @@ import keras
 from fer_keras import IMAGE_SIZE, _io
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
+from fer_keras.evaluation.run_files import HISTORY_FILE
 from fer_keras.models import build_model, get_spec, heads
 from fer_keras.models.distillation import DistillationLoss, hard_label_metrics
 from fer_keras.models.schedules import BudgetedSchedule, make_schedule
@@ -27,9 +28,8 @@ from fer_keras.training.callbacks import (
     has_frozen_layers,
     trainable_layer_names,
 )
+from fer_keras.training.config import OPTIMIZERS
 from fer_keras.training.resume import EpochBackup, RunBackup, callback_state, restore_callback
-
-OPTIMIZERS = ("adam", "adamw", "sgd", "sgd_nesterov", "adagrad", "rmsprop")
 
 
 def make_optimizer(name: str, learning_rate, weight_decay: float | None = None,
@@ -205,7 +205,7 @@ def fit_phases(cfg, run_dir, strategy, train_data, val_data, backup: RunBackup,
             # Order matters: replicas agree before anything is saved; ReduceLROnPlateau adds
             # "learning_rate" to the logs before the CSV logger writes them; the backup is last.
             callbacks = [*replica_sync, *clocks, *stateful, FitClock(clock),
-                         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+                         keras.callbacks.CSVLogger(str(run_dir / HISTORY_FILE), append=True),
                          EpochBackup(backup, {"phase": number, "first_epoch": first,
                                               "last_epoch": first + epochs, "phases": phases},
                                      stateful, clock, restore=state if mid_phase else None)]

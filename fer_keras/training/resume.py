@@ -35,6 +35,7 @@ import keras
 import numpy as np
 
 from fer_keras import _io
+from fer_keras.evaluation.run_files import HISTORY_FILE
 
 BACKUP_DIR = "backup"
 STATE_FILE = "state.json"
@@ -131,7 +132,7 @@ class RunBackup:
     def restore_files(self, state: dict | None) -> None:
         """Put the history CSV and ``best.keras`` back to the committed epoch."""
         next_epoch = state["epoch"] if state else 0
-        _truncate_history(self.run_dir / "history.csv", next_epoch)
+        _truncate_history(self.run_dir / HISTORY_FILE, next_epoch)
         best, saved = self.run_dir / "best.keras", self.dir / "best.keras"
         if saved.is_file():
             _io.atomic_link(saved, best)

@@ -4,7 +4,8 @@
 ``models/<model>_<head>_<timestamp>/``: ``config.json`` (resolved config and library versions; pass
 it to ``--config`` to replay the run), ``summary.txt``, ``history.csv``, ``best.keras`` (the epoch
 with the best PublicTest accuracy), ``svc_head.json``/``.npz`` for the SVC head, ``metrics.json``
-and PublicTest ``confusion_matrix.png`` and ``training_curves.png``.
+and PublicTest ``confusion_matrix.png`` and ``training_curves.png``; its config and metrics are
+written, and read back, through :mod:`fer_keras.evaluation.run_files`.
 
 Model selection (checkpoint, early stopping, learning-rate schedule, the SVC's data) uses Training
 and PublicTest only; PrivateTest is reported by ``fer-keras evaluate`` and never used
@@ -28,7 +29,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from fer_keras import TRAIN_SPLIT, VAL_SPLIT, _io
+from fer_keras import TRAIN_SPLIT, VAL_SPLIT
 from fer_keras.data import loading as data
 from fer_keras.data import pipeline
 from fer_keras.data.ferplus import default_ferplus_path, ferplus_labels
@@ -37,23 +38,29 @@ from fer_keras.evaluation.metrics import (
     label_set_metrics,
     own_label_set,
     plot_history,
-    read_history,
     save_confusion_figure,
     save_figure,
 )
 from fer_keras.evaluation.packaged import resolve_model
-from fer_keras.evaluation.run_dir import Run, library_versions, make_run_dir
+from fer_keras.evaluation.run_dir import Run
+from fer_keras.evaluation.run_files import (
+    library_versions,
+    make_run_dir,
+    read_config,
+    read_history,
+    write_config,
+    write_metrics,
+)
 from fer_keras.models import heads
 from fer_keras.models.distillation import distillation_targets
-from fer_keras.models.saving import ModelFileError, load_model_file
+from fer_keras.models.saving import load_model_file
 from fer_keras.training import distribute
 from fer_keras.training.config import DEFAULTS, META_KEYS, resolve_config  # noqa: F401
 from fer_keras.training.loop import fit_phases, make_optimizer, network_head
 from fer_keras.training.resume import RunBackup
 from fer_keras.training.teacher import teacher_probabilities
 
-__all__ = ["DEFAULTS", "fit_svc", "make_optimizer", "resolve_config", "resume", "saved_config",
-           "train"]
+__all__ = ["DEFAULTS", "fit_svc", "make_optimizer", "resolve_config", "resume", "train"]
 
 
 def train(config: dict | None = None, *, dataset: dict | None = None, **overrides) -> Path:
@@ -95,7 +102,7 @@ def resume(run_dir: str | os.PathLike, *, dataset: dict | None = None) -> Path:
         RunBusyError: another process is training the run.
     """
     run_dir = Path(run_dir)
-    saved = saved_config(run_dir)
+    saved = read_config(run_dir)
     if saved.get("status") == "finished":
         return run_dir
     cfg = resolve_config(saved)
@@ -141,26 +148,26 @@ def _run(cfg, meta, run_dir, data_and_ferplus, strategy, resuming=False) -> Path
         state = backup.load() if resuming else None
         if resuming:
             backup.restore_files(state)
-        _io.write_json(run_dir / "config.json", {**cfg, **meta})
+        write_config(run_dir, {**cfg, **meta})
         previous_policy = keras.config.dtype_policy()
         try:
             targets = split["targets"]
             if cfg["teacher"]:
                 targets, meta["teacher_info"] = _distillation_targets(cfg, run_dir, x_train,
                                                                       y_train, y_val)
-                _io.write_json(run_dir / "config.json", {**cfg, **meta})
+                write_config(run_dir, {**cfg, **meta})
             if cfg["mixed_precision"]:
                 keras.config.set_dtype_policy("mixed_bfloat16")
             phases, fit_seconds = fit_phases(cfg, run_dir, strategy, (x_train, targets[0]),
                                              (x_val, targets[1]), backup, state)
         except BaseException:
-            _io.write_json(run_dir / "config.json", {**cfg, **meta, "status": "failed"})
+            write_config(run_dir, {**cfg, **meta, "status": "failed"})
             raise
         finally:
             keras.config.set_dtype_policy(previous_policy)
         _score(cfg, run_dir, phases, fit_seconds, (x_train, y_train), split)
         meta.update(status="finished", phases=phases, fit_seconds=round(fit_seconds, 1))
-        _io.write_json(run_dir / "config.json", {**cfg, **meta})
+        write_config(run_dir, {**cfg, **meta})
         # After "finished" is on disk: a kill in between leaves a finished run and a stale backup.
         backup.clear()
     return run_dir
@@ -250,12 +257,12 @@ def _score(cfg, run_dir, phases, fit_seconds, train_data, split):
         key = VAL_SPLIT if mode == cfg["tta"] else f"{VAL_SPLIT}_tta-none"
         results[key] = sets[own]
         results[key + "_label_sets"] = sets
-    _io.write_json(run_dir / "metrics.json", results)
+    write_metrics(run_dir, results)
     title = (f"{run_dir.name}: {VAL_SPLIT} accuracy {results[VAL_SPLIT]['accuracy']:.3f}"
              + ("" if own == "fer2013" else " (FER+ majority)"))
     save_confusion_figure(results[VAL_SPLIT]["confusion_matrix"], run_dir / "confusion_matrix.png",
                           names, title=title)
-    save_figure(plot_history(read_history(run_dir / "history.csv"),
+    save_figure(plot_history(read_history(run_dir),
                              phase_starts=[p["first_epoch"] for p in phases[1:]],
                              title=run_dir.name), run_dir / "training_curves.png")
 
@@ -282,14 +289,3 @@ def notebook_run(out, data_path, *, quick: bool, seed: int = 0, quick_epochs: in
         return runs[-1].parent
     return train(model="shallow_cnn", data=str(data_path), out=str(out), epochs=30, seed=seed,
                  max_minutes=20, verbose=0)
-
-
-def saved_config(run_dir: Path) -> dict:
-    """The ``config.json`` of ``run_dir`` (with its ``"status"``), or one clear error."""
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.json).")
-    try:
-        return _io.read_json(path)
-    except ValueError as err:
-        raise ModelFileError(f"{path}: not valid JSON ({err})") from None
