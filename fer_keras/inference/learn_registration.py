@@ -18,7 +18,7 @@ import numpy as np
 
 from fer_keras import IMAGE_SIZE
 from fer_keras.inference.detectors import BundledYuNetDetector, make_detector
-from fer_keras.inference.registration import box_centres
+from fer_keras.inference.registration import box_centres, eye_tilt
 
 __all__ = ["enlarge", "measure", "template"]
 
@@ -72,6 +72,9 @@ def template(found: dict, faces: int, command: str) -> dict:
         "landmark_names": ["eye (image left)", "eye (image right)", "nose tip",
                            "mouth corner (image left)", "mouth corner (image right)"],
         "landmark_iqr": np.round(spread, 3).tolist(),
+        # how far FER2013's own faces tilt: MAX_TILT turns upright only faces beyond most
+        "eye_tilt_percentiles": {str(q): round(float(np.percentile(np.abs(eye_tilt(marks)), q)), 2)
+                                 for q in (50, 75, 90, 95, 99)},
         "boxes": {name: np.round(np.median(v["boxes"], axis=0), 3).tolist()
                   for name, v in found.items()},
         "box_format": "centre x, centre y, width, height (pixel-centre coordinates)",
