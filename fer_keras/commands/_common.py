@@ -203,6 +203,14 @@ def add_model(p: argparse.ArgumentParser, default: str | None = None) -> None:
     p.set_defaults(model_default=default)
 
 
+def parse_with_model(parser: argparse.ArgumentParser, argv=None
+                     ) -> tuple[argparse.Namespace, str]:
+    """``argv`` parsed by ``parser`` (one with :func:`add_model`) and the model it names, as
+    :func:`model_argument` reads it: the preamble of every command over one trained model."""
+    args = parser.parse_args(argv)
+    return args, model_argument(args, parser)
+
+
 def model_argument(args: argparse.Namespace, parser: argparse.ArgumentParser | None = None
                    ) -> str:
     """The model a command line names (MODEL or ``--model``, not both; else the default).

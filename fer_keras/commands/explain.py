@@ -46,8 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     """Explain and print the path of every PNG written."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    model = common.model_argument(args, parser)
+    args, model = common.parse_with_model(parser, argv)
     if args.method == "mistakes" and args.images:
         parser.error("--method mistakes needs labelled images: use --split, not --images")
     common.quiet_tensorflow()

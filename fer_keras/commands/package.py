@@ -30,9 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @common.command
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    model = common.model_argument(args, parser)
+    args, model = common.parse_with_model(build_parser(), argv)
     common.quiet_tensorflow()
     from fer_keras.inference.pretrained import package_run
 

@@ -261,7 +261,7 @@ class EmotionRecognizer:
                 return None, e
 
         def search(item, loaded):
-            loaded, error = loaded.result() if hasattr(loaded, "result") else loaded
+            loaded, error = loaded
             if error is not None:
                 return item, (None, error)
             try:
@@ -282,9 +282,10 @@ class EmotionRecognizer:
             for item in items:
                 if shared:
                     pending.append(self._pool.submit(lambda i: search(i, load(i)), item))
-                else:
-                    loaded = self._pool.submit(load, item)
-                    pending.append(self._searcher.submit(search, item, loaded))
+                else:  # the search waits for its photo, read on the pool
+                    pending.append(self._searcher.submit(
+                        lambda i, read_ahead: search(i, read_ahead.result()), item,
+                        self._pool.submit(load, item)))
                 if len(pending) > 2 * self.workers:  # bounded: images wait decoded in memory
                     yield pending.popleft().result()
             while pending:
