@@ -25,11 +25,15 @@ that box's (each real face is found once); any other detection is a false positi
 
 fer_keras runs in this process with its defaults (YuNet, each face placed by its box as YuNet's
 boxes sit on FER2013's faces and turned upright past a 10-degree eye tilt, the smallest face a
-tenth of the photo's shorter side, photos read on every core and searched on one more thread,
-faces classified in batches with the packaged model's own test-time views, a flip), and as it
-was before (Haar cascade, a square with a 0.1 margin), with YuNet and the square, with the
-five-landmark fit (the default of 2026-12-06), and with ten crops or no test-time views;
-`--all-sides` adds photo by photo, one thread, and every face from 30 px.
+tenth of the photo's shorter side, faces from 48 px searched first on a smaller copy, photos
+read and searched on a thread per core, each YuNet search on its thread's core, faces
+classified in batches with the packaged model's own test-time views, a flip), and as it was
+before (Haar cascade, a square with a 0.1 margin), with YuNet and the square, with the
+five-landmark fit (the default of 2026-12-06), with ten crops or no
+test-time views, with one search down to the smallest face (no first search for faces from 48
+px), and with YuNet through the yuface wheel's own function, which holds Python's lock, on one
+searching thread with an OpenMP team of every core (the morning of 2026-12-07); `--all-sides`
+adds photo by photo, one thread, and every face from 30 px.
 
 `fer` (its Haar cascade and bundled model, its defaults) needs opencv-contrib-python (<5: OpenCV
 5 ships no Haar cascades), which clashes with our opencv-python-headless, and setuptools<81 (it
@@ -311,6 +315,9 @@ SIDES = {
     "fer_keras (Haar, square + 0.1 margin: before)": ({"detector": "haar", "margin": 0.1}, False),
     "fer_keras (default, TTA tencrop)": ({"tta": "tencrop"}, False),
     "fer_keras (default, TTA none)": ({"tta": "none"}, False),
+    "fer_keras (default, one search down to the smallest face)": ({"first_face": None}, False),
+    "fer_keras (default, YuNet holding the lock: one search thread)": ({"lock_free": False},
+                                                                      False),
 }
 MORE_SIDES = {
     "fer_keras (photo by photo)": ({}, True),

@@ -19,7 +19,10 @@ does; the face it finds at the real face's place is cut in each of these ways:
 and, for reference, the Haar cascade's face cut as a plain square without margin (the "plain face
 box"; the faces Haar finds are easier ones, so it is set against the same faces at 48x48). Every
 cut is scored with ten crops, a flip and no test-time views; "48x48" is the same model on the
-original 48x48 faces that were found, the best any cut can do. No timing: run it any time.
+original 48x48 faces that were found, the best any cut can do. The control row cuts each face
+back exactly as the set placed it (the inverse of its enlargement, shift and turn): what the set's
+own resampling costs (48 pixels enlarged with bicubic interpolation, then reduced again), which
+no cut can win back and photos taken by a camera do not have. No timing: run it any time.
 """
 
 import argparse
@@ -40,29 +43,44 @@ from fer_keras.inference.registration import Registration, warp_faces
 TTA = ("tencrop", "flip", "none")
 CUTS = ("box, upright past 10° (default)", "box, upright past 5°", "box, never turned",
         "five landmarks", "square + 0.1 margin", "square, no margin")
+#: The control: each face cut back exactly as it was placed, so only the photo's own resampling
+#: (48 pixels enlarged, then reduced again) separates it from the 48x48 face.
+EXACT = "exact placement undone (control)"
 
 
-def tilted(photo: np.ndarray, box, angle: float):
-    """``photo`` turned by ``angle`` degrees about its centre, and the real face's box moved
-    with it (its size kept: the match only needs its centre)."""
+def placement(box) -> np.ndarray:
+    """The ``(3, 3)`` transform from a 48x48 face's pixels to the photo's, for a face enlarged
+    to the real box ``x, y, side, side`` as `photo_sets.fer_collection` places it
+    (``cv2.resize``: face pixel ``f`` lands on ``(f + 0.5) * side / 48 - 0.5``)."""
+    x, y, side, _ = box
+    scale = side / 48
+    return np.array([[scale, 0.0, x + 0.5 * scale - 0.5], [0.0, scale, y + 0.5 * scale - 0.5],
+                     [0.0, 0.0, 1.0]])
+
+
+def tilted(photo: np.ndarray, box, angle: float, place: np.ndarray):
+    """``photo`` turned by ``angle`` degrees about its centre, the real face's box moved with it
+    (its size kept: the match only needs its centre) and the face's placement ``place`` too."""
     h, w = photo.shape[:2]
     turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
     photo = cv2.warpAffine(photo, turn, (w, h), flags=cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_REPLICATE)
     x, y, bw, bh = box
     cx, cy = turn @ [x + bw / 2, y + bh / 2, 1.0]
-    return photo, (cx - bw / 2, cy - bh / 2, bw, bh)
+    return photo, (cx - bw / 2, cy - bh / 2, bw, bh), np.vstack([turn, [0, 0, 1]]) @ place
 
 
 def cut_all(photos, registration, yunet, refined, haar):
-    """``(indices found, {cut: faces}, Haar's indices, Haar's plain faces)``."""
-    found, cuts, haar_found, haar_faces = [], {c: [] for c in CUTS}, [], []
-    for k, (photo, real) in enumerate(photos):
+    """``(indices found, {cut: faces}, Haar's indices, Haar's plain faces)``; the cut
+    ``EXACT`` undoes each face's own placement (``np.linalg.inv`` of it)."""
+    found, cuts, haar_found, haar_faces = [], {c: [] for c in (*CUTS, EXACT)}, [], []
+    for k, (photo, real, place) in enumerate(photos):
         boxes, _, marks = yunet.find(photo)
         owner = match([list(b) for b in boxes], [real])[0][0]
         if owner is not None:
             box, mark = boxes[owner:owner + 1], marks[owner:owner + 1]
             found.append(k)
+            cuts[EXACT].append(warp_faces(photo, np.linalg.inv(place)[:2])[0])
             for cut, tilt in zip(CUTS[:3], (10.0, 5.0, None)):
                 cuts[cut].append(warp_faces(photo, registration.from_boxes(box, "yunet", mark,
                                                                            tilt))[0])
@@ -103,8 +121,8 @@ def main(argv=None) -> int:
         rng = np.random.default_rng(3)
         photos = []
         for _, photo, (box,), _ in photo_sets.fer_collection(name, faces, labels):
-            photos.append(tilted(photo, box, float(rng.uniform(-tilt, tilt))) if tilt
-                          else (photo, box))
+            photos.append(tilted(photo, box, float(rng.uniform(-tilt, tilt)), placement(box))
+                          if tilt else (photo, box, placement(box)))
         key = f"{name}_tilt{tilt:.0f}" if tilt else name
         found, cuts, haar_found, haar_faces = cut_all(photos, registration, yunet, refined, haar)
         row = {"photos": len(photos), "found": len(found), "haar_found": len(haar_found)}
@@ -113,7 +131,7 @@ def main(argv=None) -> int:
         print(f"{'cut':<36}" + "".join(f"{m:>18}" for m in TTA))
         same = {m: float(right_48[m][found].mean()) for m in TTA}
         print(f"{'48x48 (the same faces)':<36}" + "".join(f"{same[m]:>18.2%}" for m in TTA))
-        for cut in CUTS:
+        for cut in (EXACT, *CUTS):
             cells = ""
             for mode, predictor in predictors.items():
                 acc = float(np.mean(predictor.scores(np.array(cuts[cut])).argmax(axis=1)

@@ -1,7 +1,8 @@
 """``fer-keras serve`` under load: concurrent loopback clients against the same photos in-process.
 
     python benchmarks/bench_serve.py [--model cpu_fast] [--clients 8] [--seconds 30] \
-        [--single-seconds 5] [--inprocess-seconds 10] [--max-requests 20000] [--json FILE]
+        [--single-seconds 5] [--inprocess-seconds 10] [--max-requests 20000] [--workers 1,2] \
+        [--json FILE]
 
 The photos are made from scikit-image's public-domain data and kept in memory as files: the
 astronaut (512x512 PNG, 1 face), a 1000x600 JPEG group of three astronauts on the coffee picture
@@ -10,8 +11,10 @@ astronaut (512x512 PNG, 1 face), a 1000x600 JPEG group of three astronauts on th
 
 1. In-process: each photo decoded (``cv2.imdecode``) and passed to ``EmotionRecognizer.detect``,
    one after the other, for ``--inprocess-seconds``: photos/s and seconds per photo.
-2. The server: ``python -m fer_keras.serve MODEL --port 0`` started here on 127.0.0.1 (the only
-   address this benchmark talks to); one warm-up request per photo, not timed.
+2. The server: ``python -m fer_keras.serve MODEL --port 0 --workers N`` started here on
+   127.0.0.1 (the only address this benchmark talks to); one warm-up request per photo, not
+   timed. With several ``--workers`` counts (``1,2``), phases 2-4 run for each in turn, one
+   server after the other in this run.
 3. One client, photo after photo, for ``--single-seconds``: the latency of a lone request,
    against the in-process time of the same photo (the per-request overhead of HTTP, multipart,
    JSON and the worker thread).
@@ -95,9 +98,9 @@ def in_process(recognizer, photos: dict, seconds: float) -> dict:
             "seconds_per_photo": {k: float(np.median(v)) for k, v in times.items() if v}}
 
 
-def start_server(model: str) -> tuple[subprocess.Popen, int]:
+def start_server(model: str, workers: int = 1) -> tuple[subprocess.Popen, int]:
     command = [sys.executable, "-m", "fer_keras.serve", model, "--host", HOST, "--port", "0",
-               "--log-level", "warning"]
+               "--log-level", "warning", "--workers", str(workers)]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
     ready, _, _ = select.select([server.stdout], [], [], 300)
@@ -177,50 +180,71 @@ def main(argv=None) -> int:
                         "in-process phase (10)")
     parser.add_argument("--max-requests", type=int, default=20000, help="requests in all, at "
                         "most (20000)")
+    parser.add_argument("--workers", default="1", help="server processes (serve --workers), "
+                        "a comma-separated list to compare several in one run (1)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 64 or min(args.seconds, args.single_seconds) <= 0:
         parser.error("--clients must be in 1..64 and the phases last more than 0 s")
+    try:
+        counts = [int(n) for n in args.workers.split(",")]
+    except ValueError:
+        counts = [0]
+    if min(counts) < 1:
+        parser.error(f"--workers must be counts of 1 or more, such as 1,2. Received: "
+                     f"{args.workers!r}")
     photos = make_photos()
     local = in_process(EmotionRecognizer(args.model), photos, args.inprocess_seconds)
     bodies = [(name, *multipart(name, data), local["faces"][name]) for name, data in photos.items()]
     budget = iter(range(args.max_requests))
-    server, port = start_server(args.model)
-    try:
-        load(port, bodies, 1, 120, iter(range(len(bodies))))  # warm-up: each photo once
-        single = load(port, bodies, 1, args.single_seconds, budget)
-        many = load(port, bodies, args.clients, args.seconds, budget)
-    finally:
-        stop_server(server)
+    served = {n: serve(args, n, bodies, budget) for n in counts}
     per_photo = float(np.mean(list(local["seconds_per_photo"].values()))) * 1000
-    # a lone request against the same photo in-process, photo by photo
-    extra = [single["median_s_by_photo"][k] - v for k, v in local["seconds_per_photo"].items()
-             if k in single["median_s_by_photo"]]
     report = {"model": args.model, "cores": os.cpu_count(), "photos": list(photos),
-              "in_process": local, "one_client": single, "concurrent": many,
-              "overhead_throughput": local["photos_per_s"] / many["requests_per_s"]
-              if many["requests_per_s"] else None,
-              "overhead_one_request_ms": float(np.mean(extra)) * 1000 if extra else None}
+              "in_process": local, "workers": served}
     print(f"model {args.model}, {os.cpu_count()} cores, photos: {', '.join(photos)}")
     print(f"in-process      {local['photos_per_s']:7.2f} photos/s   "
           f"{per_photo:7.1f} ms per photo (mean of the photos' medians)")
-    for name, r in (("one client", single), (f"{args.clients} clients", many)):
-        if r["p50_ms"] is None:
-            print(f"{name:<15} no request succeeded ({r['errors']} errors)")
-            continue
-        print(f"{name:<15} {r['requests_per_s']:7.2f} requests/s {r['requests']:6d} requests "
-              f"{r['errors']} errors   p50 {r['p50_ms']:.1f}  p95 {r['p95_ms']:.1f}  "
-              f"p99 {r['p99_ms']:.1f} ms   server {r['server_ms']:.1f} ms")
-    if report["overhead_throughput"] is not None:
-        print(f"overhead: in-process photos/s / served requests/s = "
-              f"{report['overhead_throughput']:.2f}x")
-    if report["overhead_one_request_ms"] is not None:
-        print(f"overhead of a lone request over the same photo in-process (mean of the photos' "
-              f"medians): {report['overhead_one_request_ms']:+.1f} ms")
+    failed = False
+    for n, (single, many) in served.items():
+        print(f"--workers {n}")
+        for name, r in (("one client", single), (f"{args.clients} clients", many)):
+            failed = failed or bool(r["errors"])
+            if r["p50_ms"] is None:
+                print(f"{name:<15} no request succeeded ({r['errors']} errors)")
+                continue
+            print(f"{name:<15} {r['requests_per_s']:7.2f} requests/s {r['requests']:6d} "
+                  f"requests {r['errors']} errors   p50 {r['p50_ms']:.1f}  p95 {r['p95_ms']:.1f}"
+                  f"  p99 {r['p99_ms']:.1f} ms   server {r['server_ms']:.1f} ms")
+        if many["requests_per_s"]:
+            print(f"overhead: in-process photos/s / served requests/s = "
+                  f"{local['photos_per_s'] / many['requests_per_s']:.2f}x")
+        # a lone request against the same photo in-process, photo by photo
+        extra = [single["median_s_by_photo"][k] - v for k, v in local["seconds_per_photo"].items()
+                 if k in single["median_s_by_photo"]]
+        if extra:
+            print(f"overhead of a lone request over the same photo in-process (mean of the "
+                  f"photos' medians): {float(np.mean(extra)) * 1000:+.1f} ms")
+    if len(counts) > 1 and all(m["requests_per_s"] for _, m in served.values()):
+        first = served[counts[0]][1]["requests_per_s"]
+        print("requests/s against --workers " + str(counts[0]) + ": " + ", ".join(
+            f"{n}: {m['requests_per_s'] / first:.2f}x" for n, (_, m) in served.items()))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))
-    return 1 if many["errors"] or single["errors"] else 0
+    return 1 if failed else 0
+
+
+def serve(args, workers: int, bodies: list, budget) -> tuple[dict, dict]:
+    """Phases 2-4 against a server of ``workers`` processes: ``(one client, many clients)``."""
+    server, port = start_server(args.model, workers)
+    try:
+        load(port, bodies, 1, 120, iter(range(len(bodies))))  # warm-up: each photo once
+        if workers > 1:  # each process answers its first request of each photo slowly
+            load(port, bodies, workers, 120, iter(range(2 * workers * len(bodies))))
+        return (load(port, bodies, 1, args.single_seconds, budget),
+                load(port, bodies, args.clients, args.seconds, budget))
+    finally:
+        stop_server(server)
 
 
 if __name__ == "__main__":

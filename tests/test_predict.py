@@ -147,6 +147,37 @@ def test_every_face_of_a_mosaic_is_found(small_faces, recognizer, astronaut):
     assert len(owners) == len(set(owners))
 
 
+def test_faces_from_48_pixels_are_searched_first(astronaut):
+    canvas = np.full((300, 420, 3), 120, np.uint8)
+    big, small = face_patch(astronaut, 1.0), face_patch(astronaut, 0.45)  # faces of 89 and 40 px
+    both = canvas.copy()
+    both[10:10 + big.shape[0], 10:10 + big.shape[1]] = big
+    both[150:150 + small.shape[0], 300:300 + small.shape[1]] = small
+    alone = canvas.copy()
+    alone[150:150 + small.shape[0], 300:300 + small.shape[1]] = small
+    sizes = []
+
+    class Noted(detectors.BundledYuNetDetector):
+        def _detect(self, image, min_size):
+            sizes.append(image.shape[:2])
+            return super()._detect(image, min_size)
+
+    first = Noted(min_fraction=0.1)  # the smallest face 30 px, the first search from 48
+    found = first.find(both)[0]
+    assert len(found) == 1 and found[0][2] > 70  # the large face; the small one not looked for
+    assert sizes == [(188, 262)]  # one search, on a copy where 48-pixel faces are 30
+    sizes.clear()
+    found = first.find(alone)[0]
+    assert len(found) == 1 and 30 <= found[0][2] < 48  # none from 48 px: searched again
+    assert sizes == [(188, 262), (300, 420)]
+    for every in (detectors.BundledYuNetDetector(min_fraction=0.1, first_face=None),
+                  detectors.BundledYuNetDetector(min_fraction=0.0)):  # every face of a crowd
+        found = every.find(both)[0]
+        assert len(found) == 2 and min(box[2] for box in found) < 48  # one search, both faces
+    with pytest.raises(ValueError, match="first_face"):
+        detectors.BundledYuNetDetector(first_face=0)
+
+
 def test_enlarged_mosaics_of_the_benchmark(recognizer, astronaut):
     # Upscaled smooth areas (the suit, the grey backdrop) once passed for faces: 3 on this photo.
     big = recognizer.detect(enlarged(astronaut, 3000, 3000), channel_order="rgb")
@@ -251,6 +282,17 @@ def test_detect_classifies_the_callers_boxes(recognizer, astronaut, monkeypatch)
         recognizer.detect(astronaut, boxes=[[1, 2, 0, 5]])
 
 
+def photo_files(folder, astronaut, repeat: int) -> list:
+    """PNG files of the astronaut, the group photo and the coffee cup (1, 3 and no faces), each
+    ``repeat`` times in turn."""
+    photos = [astronaut[..., ::-1], group_photo(astronaut), skdata.coffee()[..., ::-1]] * repeat
+    paths = []
+    for k, photo in enumerate(photos):
+        paths.append(folder / f"{k}.png")
+        cv2.imwrite(str(paths[-1]), photo)
+    return paths
+
+
 class SlowDetector:
     """A thread-safe detector that notes the threads it runs on and takes its time."""
 
@@ -266,11 +308,7 @@ class SlowDetector:
 
 
 def test_photos_are_searched_in_parallel_in_order(run_dir, astronaut, tmp_path):
-    photos = [astronaut[..., ::-1], group_photo(astronaut), skdata.coffee()[..., ::-1]] * 3
-    paths = []
-    for k, photo in enumerate(photos):
-        paths.append(tmp_path / f"{k}.png")
-        cv2.imwrite(str(paths[-1]), photo)
+    paths = photo_files(tmp_path, astronaut, 3)
     serial = EmotionRecognizer(run_dir, workers=1)
     parallel = EmotionRecognizer(run_dir, workers=3)
     parallel.detector = SlowDetector(parallel.detector)
@@ -285,31 +323,47 @@ def test_photos_are_searched_in_parallel_in_order(run_dir, astronaut, tmp_path):
     assert all(name.startswith("fer_keras-detect") for name in parallel.detector.threads)
 
 
-class OwnThreadsDetector(SlowDetector):
-    """A detector that spreads each call over threads of its own, as YuNet's OpenMP team."""
+class LockHoldingDetector(SlowDetector):
+    """A detector that holds Python's lock for a whole call, as yuface's own function does."""
 
-    parallel_inside = True
+    holds_lock = True
 
 
-def test_a_detector_with_threads_of_its_own_searches_on_one_thread(run_dir, astronaut,
-                                                                    tmp_path):
-    photos = [astronaut[..., ::-1], group_photo(astronaut), skdata.coffee()[..., ::-1]] * 2
-    paths = []
-    for k, photo in enumerate(photos):
-        paths.append(tmp_path / f"{k}.png")
-        cv2.imwrite(str(paths[-1]), photo)
+def test_a_detector_that_holds_the_lock_searches_on_one_thread(run_dir, astronaut, tmp_path):
+    paths = photo_files(tmp_path, astronaut, 2)
     expected = EmotionRecognizer(run_dir, workers=1).detect_many(paths)
     parallel = EmotionRecognizer(run_dir, workers=3)
-    assert parallel.detector.parallel_inside  # the default, YuNet
-    parallel.detector = OwnThreadsDetector(parallel.detector)
+    parallel.detector = LockHoldingDetector(parallel.detector)
     missing = tmp_path / "missing.png"
     results = list(parallel.iter_detect([paths[0], missing, *paths[1:]], chunk_size=4))
     assert [r.source for r in results] == [str(p) for p in [paths[0], missing, *paths[1:]]]
     assert "No such file" in results[1].error
     assert [[f["box"] for f in r.faces] for r in results[:1] + results[2:]] == \
         [[f["box"] for f in faces] for faces in expected]
-    # one searching thread (one OpenMP team), beside the threads that read the photos
+    # one searching thread, beside the threads that read the photos
     assert parallel.detector.threads == {"fer_keras-detect-search_0"}
+
+
+def test_yunet_searches_on_every_reading_thread(run_dir, astronaut, tmp_path):
+    paths = photo_files(tmp_path, astronaut, 2)
+    expected = EmotionRecognizer(run_dir, workers=1).detect_many(paths)
+    parallel = EmotionRecognizer(run_dir, workers=2)
+    if parallel.detector.holds_lock:
+        pytest.skip("this yuface wheel has no libfacedetection.so entry point (Windows)")
+    threads, search = set(), parallel.detector._detect_raw
+
+    def noted(bgr):
+        threads.add(threading.current_thread().name)
+        time.sleep(0.01)
+        return search(bgr)
+
+    parallel.detector._detect_raw = noted
+    results = parallel.detect_many(paths)
+    assert [[f["box"] for f in faces] for faces in results] == \
+        [[f["box"] for f in faces] for faces in expected]
+    assert [[f["scores"] for f in faces] for faces in results] == \
+        [[f["scores"] for f in faces] for faces in expected]
+    assert threads == {"fer_keras-detect_0", "fer_keras-detect_1"}
 
 
 def test_softmax_model_from_a_keras_file(run_dir, astronaut):

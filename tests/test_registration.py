@@ -189,3 +189,45 @@ def test_nothing_is_downloaded(monkeypatch):
     recognizer = EmotionRecognizer()  # the packaged model, YuNet, the registration
     found = recognizer.detect(skdata.astronaut(), "rgb")
     assert len(found) == 1 and found[0]["emotion"] == "happy"
+
+
+def test_the_binding_finds_what_the_wheels_own_function_finds(sample_faces):
+    from yuface.yuface import detect
+
+    from fer_keras.inference import yuface_binding
+
+    library = yuface_binding.load()
+    if library is None:
+        pytest.skip("this yuface wheel has no libfacedetection.so entry point (Windows)")
+    photos = [as_photo(face, side, angle) for face, side, angle in
+              zip(sample_faces[:8], [120, 200] * 4, [0, 15, -20, 0, 0, 10, 0, -5])]
+    photos += [skdata.astronaut()[..., ::-1], skdata.coffee()[..., ::-1]]
+    found = 0
+    for photo in photos:
+        bgr = np.ascontiguousarray(photo if photo.ndim == 3 else
+                                   cv2.cvtColor(photo, cv2.COLOR_GRAY2BGR))
+        ours = library.detect(bgr)
+        # the wheel's 16th column is left uninitialised by its function
+        assert np.array_equal(ours, np.asarray(detect(bgr)).reshape(-1, 16)[:, :15])
+        found += len(ours)
+    assert found >= 8
+    with pytest.raises(ValueError, match="BGR image"):
+        library.detect(np.zeros((40, 40), np.uint8))
+
+
+def test_a_searching_thread_keeps_its_searches_on_its_core():
+    from concurrent.futures import ThreadPoolExecutor
+
+    detector = detectors.BundledYuNetDetector()
+    if detector.library is None:
+        pytest.skip("this yuface wheel has no libfacedetection.so entry point (Windows)")
+    assert not detector.holds_lock
+    own = detector.library.threads()
+
+    def team():
+        detector.thread_started()
+        return detector.library.threads()
+
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(team).result() == 1
+    assert detector.library.threads() == own >= 1  # other threads keep their whole team

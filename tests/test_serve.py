@@ -391,3 +391,14 @@ def test_the_command_serves_until_interrupted(run_dir, png):
     finally:
         server.kill()
         server.communicate()
+
+
+def test_workers_share_the_cores_among_their_openmp_teams(monkeypatch):
+    environ = {}
+    monkeypatch.setattr(os, "environ", environ)  # the workers' environment, restored after
+    monkeypatch.setattr(serve, "default_workers", lambda: 8)
+    serve.share_cores(3)
+    assert environ == {"OMP_NUM_THREADS": "2"}
+    environ["OMP_NUM_THREADS"] = "5"  # the user's own setting is kept
+    serve.share_cores(2)
+    assert environ == {"OMP_NUM_THREADS": "5"}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import cv2
 
-from fer_keras import _io
+from fer_keras import IMAGE_SIZE, _io
 from fer_keras.commands import _common as common
 from fer_keras.inference.faces import MIN_FACE_FRACTION, VIDEO_EXTENSIONS, ImageError, draw_faces
 from fer_keras.inference.images import DEFAULT_MAX_PIXELS, describe_error, size_refusal
@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smallest face side as a fraction of each image's shorter side, when "
                    "more than --min-face; 0: --min-face alone, for crowds of small faces "
                    f"({MIN_FACE_FRACTION})")
+    p.add_argument("--first-face", type=int, default=IMAGE_SIZE, metavar="PX",
+                   help="when the smallest face is below this, search each image for faces from "
+                   "this size first, and for smaller ones only if none is found; 0: one search "
+                   "down to the smallest face (default %(default)s, the model's input)")
     p.add_argument("--workers", type=int, help="threads reading and searching photos at once "
                    "(default: one per CPU core)")
     p.add_argument("--smooth", type=float, nargs="?", const=0.7, default=0.0, metavar="S",
@@ -84,6 +88,9 @@ def main(argv=None) -> int:
     for flag, value in (("--smooth", args.smooth), ("--min-face-fraction", args.min_face_fraction)):
         if not 0 <= value < 1:
             parser.error(f"{flag} must be in [0, 1). Received: {value}")
+    if args.first_face < 0:
+        parser.error(f"--first-face must be 0 (off) or a size in pixels. Received: "
+                     f"{args.first_face}")
     max_pixels = common.max_pixels(args, parser)
     out = Path(args.out) if args.out else None
     inputs, skipped = collect_inputs(args.paths)
@@ -113,8 +120,8 @@ def main(argv=None) -> int:
         recognizer = EmotionRecognizer(
             model, detector=args.detector, margin=args.margin, align=args.align,
             min_face=args.min_face, min_face_fraction=args.min_face_fraction,
-            batch_size=args.batch_size, tta=args.tta, workers=args.workers,
-            max_pixels=max_pixels, **options)
+            first_face=args.first_face or None, batch_size=args.batch_size, tta=args.tta,
+            workers=args.workers, max_pixels=max_pixels, **options)
         # Ctrl-C ends the work between two photos or frames; what was done is kept and written.
         with stop_on_sigint() as stop:
             for result in recognizer.iter_detect(images, keep_images=out is not None):

@@ -19,6 +19,8 @@ In production, the way uvicorn and FastAPI recommend it:
   restarts one that dies. Each loads its own model and applies the same bounds (N times the
   connections and the queue in all). TensorFlow already spreads one image over every core, so
   workers pay on machines with cores to spare: measure with ``benchmarks/bench_serve.py``.
+  Each worker's YuNet searches with an OpenMP team of cores / N threads (``OMP_NUM_THREADS``,
+  unless it is set): N teams of every core would wait on each other's cores.
 - Put it behind a reverse proxy (nginx, Caddy) for TLS, authentication and the clients of the
   internet, and keep it on 127.0.0.1: the server itself has no authentication. The proxy buffers
   slow uploads (nginx's ``proxy_request_buffering on``, its default); since every connection
@@ -39,8 +41,10 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 
 from fer_keras.commands import _common as common
+from fer_keras.data.parse import default_workers
 from fer_keras.evaluation.packaged import DEFAULT_MODEL
 from fer_keras.inference.serve_guard import DEFAULT_BODY_TIMEOUT, Guard, GuardedConfig
 from fer_keras.inference.serve_limits import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, DEFAULT_QUEUE
@@ -103,6 +107,13 @@ def make_app(options: dict):
     return create_app(EmotionRecognizer(**options["recognizer"]), **options["app"])
 
 
+def share_cores(workers: int) -> None:
+    """Each of ``workers`` processes started after this gets an OpenMP team (YuNet's) of its
+    share of the cores, read from ``OMP_NUM_THREADS`` when its runtime loads; a value the user
+    set is kept."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, default_workers() // workers)))
+
+
 @common.command
 def main(argv=None) -> int:
     parser = build_parser()
@@ -136,6 +147,7 @@ def main(argv=None) -> int:
 
     if args.workers > 1:  # each worker loads its own
         app = functools.partial(make_app, options)
+        share_cores(args.workers)
     sock = listen(args.host, args.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host

@@ -22,6 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from fer_keras import IMAGE_SIZE
+from fer_keras.inference import yuface_binding
 from fer_keras.inference.faces import FaceDetector, HaarFaceDetector
 
 __all__ = ["DETECTORS", "BundledYuNetDetector", "SSDFaceDetector", "YuNetFaceDetector",
@@ -43,18 +45,22 @@ class BundledYuNetDetector(FaceDetector):
             searched again on a patch of the full-size photo where the face is this many
             pixels (``None``, the default: never; the recognizer asks for 128 when it fits
             faces on their five landmarks, whose whole pixels on a small copy are too coarse).
-        min_size, min_fraction, max_side: see :class:`~fer_keras.inference.faces.FaceDetector`
+        lock_free: call the library without holding Python's lock, where the wheel ships it
+            as a shared library (:mod:`fer_keras.inference.yuface_binding`); ``False``: the
+            wheel's own function, which holds the lock (the same faces, searched on one
+            thread).
+        min_size, min_fraction, max_side, first_face: see
+            :class:`~fer_keras.inference.faces.FaceDetector`
             (a crowd's small faces in a large photo need a large ``max_side``).
 
-    The library holds Python's lock for the whole call and spreads it over the cores with its
-    own OpenMP threads, so several threads may share one detector safely, but the recognizer
-    calls it from one thread (each calling thread would bring an OpenMP team of its own, and
-    the teams wait for each other's cores) while photos are read and faces classified on the
-    others.
+    The library is called through :mod:`fer_keras.inference.yuface_binding`, without holding
+    Python's lock: a call on its own spreads over the cores with the library's OpenMP team,
+    and the recognizer's searching threads (:meth:`thread_started`) each search on one core,
+    several photos at once. Where that binding is not available (the Windows wheel) the
+    wheel's own function, which holds the lock, is called from one thread (``holds_lock``).
     """
 
     thread_safe = True
-    parallel_inside = True
     registration = "yunet"
     # YuNet finds faces from about 10 pixels; below 30 (the default min_size, which sets the
     # copy's smallest face when larger) it finds fewer enlarged FER2013 faces and fires on a
@@ -62,8 +68,10 @@ class BundledYuNetDetector(FaceDetector):
     search_face = 24
 
     def __init__(self, *, score_threshold: float = 0.5, refine_face: int | None = None,
-                 min_size: int = 30, min_fraction: float = 0.0, max_side: int = 1280):
-        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side)
+                 lock_free: bool = True, min_size: int = 30, min_fraction: float = 0.0,
+                 max_side: int = 1280, first_face: int | None = IMAGE_SIZE):
+        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side,
+                         first_face=first_face)
         try:
             from yuface.yuface import detect
         except ImportError:
@@ -72,17 +80,23 @@ class BundledYuNetDetector(FaceDetector):
                                "detector='haar'.") from None
         if not 0 <= score_threshold <= 1:
             raise ValueError(f"score_threshold must be in [0, 1]. Received: {score_threshold}")
-        self._detect_raw, self.score_threshold = detect, float(score_threshold)
-        self.refine_face = refine_face
+        self.library = yuface_binding.load() if lock_free else None
+        self._detect_raw = detect if self.library is None else self.library.detect
+        self.holds_lock = self.library is None
+        self.score_threshold, self.refine_face = float(score_threshold), refine_face
 
-    def find(self, image: np.ndarray):
-        boxes, scores, marks = super().find(image)
+    def thread_started(self) -> None:
+        """This thread searches on its own core (the recognizer's pool has one per core)."""
+        if self.library is not None:
+            self.library.one_thread()
+
+    def search(self, image: np.ndarray) -> tuple:
+        boxes, scores, marks, scale = super().search(image)
         if self.refine_face and len(boxes):
-            scale = self.search_scale(image.shape)
             marks = np.array([self._refine(image, box, mark)
                               if scale * max(box[2:]) < self.refine_face else mark
                               for box, mark in zip(boxes, marks)])
-        return boxes, scores, marks
+        return boxes, scores, marks, scale
 
     def _refine(self, image: np.ndarray, box, marks: np.ndarray) -> np.ndarray:
         """The landmarks of the face in ``box`` found again on a patch of the full-size image
@@ -106,8 +120,10 @@ class BundledYuNetDetector(FaceDetector):
 
     def _detect(self, image, min_size):
         bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
-        # rows of score (0-100), x, y, w, h, the landmarks' x, y and one unused column, int16
-        rows = np.asarray(self._detect_raw(np.ascontiguousarray(bgr)), np.float64).reshape(-1, 16)
+        # rows of score (0-100), x, y, w, h, the landmarks' x, y (the wheel's function adds an
+        # unused column), int16
+        rows = np.asarray(self._detect_raw(np.ascontiguousarray(bgr)), np.float64)
+        rows = rows.reshape(-1, rows.shape[1] if rows.ndim == 2 else 16)[:, :15]
         rows = rows[(rows[:, 0] >= 100 * self.score_threshold)
                     & (np.minimum(rows[:, 3], rows[:, 4]) >= min_size)]
         return rows[:, 1:5], rows[:, 0] / 100, rows[:, 5:15].reshape(-1, 5, 2)
@@ -127,8 +143,9 @@ class YuNetFaceDetector(FaceDetector):
 
     def __init__(self, model: str | os.PathLike, *, score_threshold: float = 0.7,
                  nms_threshold: float = 0.3, min_size: int = 30, min_fraction: float = 0.0,
-                 max_side: int = 1280):
-        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side)
+                 max_side: int = 1280, first_face: int | None = IMAGE_SIZE):
+        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side,
+                         first_face=first_face)
         if not Path(model).is_file():
             raise FileNotFoundError(f"No face detector model at {model}.")
         try:
@@ -156,12 +173,16 @@ class SSDFaceDetector(FaceDetector):
             and ``deploy.prototxt``).
         input_size, mean: the network's input size and the BGR mean subtracted from it.
         score_threshold: smallest score kept.
+        first_face: see :class:`~fer_keras.inference.faces.FaceDetector`; ``None`` by default,
+            as the network sees every image at ``input_size`` (a first search saves nothing).
     """
 
     def __init__(self, model: str | os.PathLike, config: str | os.PathLike = "", *,
                  input_size: int = 300, mean=(104.0, 177.0, 123.0), score_threshold: float = 0.5,
-                 min_size: int = 30, min_fraction: float = 0.0, max_side: int = 1280):
-        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side)
+                 min_size: int = 30, min_fraction: float = 0.0, max_side: int = 1280,
+                 first_face: int | None = None):
+        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side,
+                         first_face=first_face)
         try:
             self.net = cv2.dnn.readNet(str(model), str(config))
         except cv2.error as e:

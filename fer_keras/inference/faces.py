@@ -7,7 +7,9 @@ eyes, the nose tip and the mouth corners, image-left first) in the coordinates o
 were given. The smallest face searched is ``min_size`` pixels or ``min_fraction`` of the image's
 shorter side, whichever is larger; an image is searched on a copy downscaled so that this face is
 ``search_face`` pixels (a pyramid costs most at its smallest faces) and no side exceeds
-``max_side``, and the boxes are scaled back.
+``max_side``, and the boxes are scaled back. When that smallest face is a fraction of the image
+below ``first_face`` (48 pixels, the model's input), the image is first searched for faces from
+``first_face`` on a smaller copy, and down to the smallest face only if none is found.
 
 This module holds the base class and :class:`HaarFaceDetector` (OpenCV's frontal-face Haar
 cascade, each face confirmed by a second cascade; both ship inside the OpenCV wheel); the YuNet
@@ -50,8 +52,9 @@ class FaceDetector:
     Subclasses implement ``_detect(image, min_size)`` on a uint8 grey or BGR image and return
     ``(boxes (n, 4) as x, y, w, h, scores (n,))``, with the landmarks ``(n, 5, 2)`` third when
     they find them; those whose one instance may run in several threads at once set
-    ``thread_safe = True``, those that spread each call over threads of their own
-    ``parallel_inside = True``; ``registration`` names the fit of their boxes in
+    ``thread_safe = True``, those that hold Python's lock for a whole call (so that threads
+    cannot share the work) ``holds_lock = True``; :meth:`thread_started` prepares each of the
+    recognizer's searching threads; ``registration`` names the fit of their boxes in
     :mod:`fer_keras.inference.registration`.
 
     Args:
@@ -59,30 +62,47 @@ class FaceDetector:
         min_fraction: smallest face side as a fraction of the image's shorter side, when that is
             more than ``min_size`` (0: ``min_size`` alone).
         max_side: images whose longer side exceeds this are searched at this size.
+        first_face: with a ``min_fraction`` (the faces that matter in a photo, not every face
+            of a crowd), when the smallest face is smaller than this the image is first
+            searched for faces from this size, on a copy where they are ``search_face`` pixels
+            (on a 256-pixel photo, a third of the pixels of the full search), and down to the
+            smallest face only when none is found: a photo with a face that large then shows
+            no smaller one. The default, 48, is the model's input: a smaller face is enlarged
+            to be classified. ``None``, or ``min_fraction`` 0: one search.
     """
 
     thread_safe = False
-    #: Whether each call runs on several threads of its own (then one thread calls it).
-    parallel_inside = False
+    #: Whether a call holds Python's lock throughout (then one thread calls it).
+    holds_lock = False
     #: The smallest face's side on the searched copy.
     search_face = 30
     #: The name of this detector's box fit in the registration file (None: none fitted).
     registration = None
 
-    def __init__(self, *, min_size: int = 30, min_fraction: float = 0.0, max_side: int = 1280):
+    def __init__(self, *, min_size: int = 30, min_fraction: float = 0.0, max_side: int = 1280,
+                 first_face: int | None = IMAGE_SIZE):
         if not 0 <= min_fraction < 1:
             raise ValueError(f"min_fraction must be in [0, 1). Received: {min_fraction}")
+        if first_face is not None and first_face < 1:
+            raise ValueError(f"first_face must be a positive size or None. Received: {first_face}")
         self.min_size, self.max_side = int(min_size), int(max_side)
         self.min_fraction = float(min_fraction)
+        self.first_face = None if first_face is None else int(first_face)
 
     def min_face(self, shape) -> int:
         """The smallest face side searched in an image of ``shape``, in its pixels."""
         return max(self.min_size, round(self.min_fraction * min(shape[:2])))
 
-    def search_scale(self, shape) -> float:
-        """The scale of the copy of an image of ``shape`` that is searched (at most 1)."""
+    def search_scale(self, shape, min_face: int | None = None) -> float:
+        """The scale of the copy of an image of ``shape`` searched for faces from ``min_face``
+        pixels (default: :meth:`min_face`), at most 1."""
+        min_face = self.min_face(shape) if min_face is None else min_face
         return min(1.0, self.max_side / max(shape[:2]),
-                   max(self.search_face, self.min_size) / self.min_face(shape))
+                   max(self.search_face, self.min_size) / min_face)
+
+    def thread_started(self) -> None:
+        """Called on each thread of a pool that searches photos side by side, before its first
+        search (nothing here; YuNet keeps such a thread's search on that one thread)."""
 
     def __call__(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Boxes ``(n, 4)`` int ``x, y, w, h`` and detection scores ``(n,)`` of the faces."""
@@ -91,8 +111,20 @@ class FaceDetector:
     def find(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """Boxes, scores and landmarks ``(n, 5, 2)`` float (``None`` for a detector that finds
         none) of the faces, left to right."""
+        return self.search(image)[:3]
+
+    def search(self, image: np.ndarray) -> tuple:
+        """:meth:`find`'s boxes, scores and landmarks, and the scale of the copy they were found
+        on: first for faces from ``first_face`` pixels, then, if none is, from the smallest."""
         min_face = self.min_face(image.shape)
-        scale = self.search_scale(image.shape)
+        if self.first_face is not None and self.min_fraction > 0 and min_face < self.first_face:
+            found = self._search(image, self.first_face)
+            if len(found[0]):
+                return found
+        return self._search(image, min_face)
+
+    def _search(self, image: np.ndarray, min_face: int) -> tuple:
+        scale = self.search_scale(image.shape, min_face)
         if scale < 1.0:
             size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
@@ -104,7 +136,7 @@ class FaceDetector:
         # A copy shrunk by `scale` has pixel centres at (i + 0.5) / scale - 0.5 of the original.
         marks = None if marks is None else (marks[order] + 0.5) / scale - 0.5
         return (np.rint(boxes[order] / scale).astype(np.int64),
-                np.asarray(found[1], np.float32).reshape(-1)[order], marks)
+                np.asarray(found[1], np.float32).reshape(-1)[order], marks, scale)
 
     def _detect(self, image, min_size):
         """``(boxes (n, 4), scores (n,))`` or ``(boxes, scores, landmarks (n, 5, 2))`` of the
@@ -134,7 +166,7 @@ class HaarFaceDetector(FaceDetector):
         check_cascade: the confirming cascade (a name or path as ``cascade``); ``None`` keeps
             every face of the first cascade.
         min_check_hits: raw windows of ``check_cascade`` needed to keep a face.
-        min_size, min_fraction, max_side: see :class:`FaceDetector`.
+        min_size, min_fraction, max_side, first_face: see :class:`FaceDetector`.
 
     One detector may run in several threads at once: each thread loads its own cascades, as
     OpenCV does not document a ``CascadeClassifier`` as safe to share.
@@ -147,8 +179,9 @@ class HaarFaceDetector(FaceDetector):
                  scale_factor: float = 1.15, min_neighbors: int = 1,
                  check_cascade: str | None = "haarcascade_frontalface_alt.xml",
                  min_check_hits: int = 7, min_size: int = 30, min_fraction: float = 0.0,
-                 max_side: int = 1280):
-        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side)
+                 max_side: int = 1280, first_face: int | None = IMAGE_SIZE):
+        super().__init__(min_size=min_size, min_fraction=min_fraction, max_side=max_side,
+                         first_face=first_face)
         if not hasattr(cv2, "CascadeClassifier") or not hasattr(cv2, "data"):
             raise RuntimeError(f"OpenCV {cv2.__version__} has no Haar cascades (OpenCV 5 dropped "
                                "them): install 'opencv-python-headless<5', or pass a YuNet .onnx "

@@ -2,11 +2,10 @@
 
 Faces of one image and of many are classified together in batches; the crops get the model's own
 training preprocessing (histogram equalisation when the run used it) and test-time views (its
-config's ``"tta"``), read from the run directory. Photos are read on a thread per core (OpenCV
-releases the GIL) and searched on one more (YuNet spreads each search over the cores itself)
-while the faces found so far are classified; faces that the
-caller's own detector found are classified as given (``boxes=``). ``fer_keras.predict`` is its
-command line and re-exports :class:`EmotionRecognizer`.
+config's ``"tta"``), read from the run directory. Photos are read and searched on a thread per
+core (:mod:`fer_keras.inference.photo_search`) while the faces found so far are classified;
+faces that the caller's own detector found are classified as given (``boxes=``).
+``fer_keras.predict`` is its command line and re-exports :class:`EmotionRecognizer`.
 
 Example:
     >>> recognizer = EmotionRecognizer("models/shallow_cnn_softmax_20250101-120000")
@@ -19,22 +18,21 @@ Example:
 from __future__ import annotations
 
 import os
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator
 
-import cv2
 import keras
 import numpy as np
 
 from fer_keras import IMAGE_SIZE
+from fer_keras.data.parse import default_workers
 from fer_keras.evaluation.packaged import resolve_model
 from fer_keras.evaluation.run_dir import Run, load_run
 from fer_keras.inference import video
 from fer_keras.inference.detectors import default_detector, make_detector
-from fer_keras.inference.faces import MIN_FACE_FRACTION, ImageError, crop_faces, read_image, to_grey
+from fer_keras.inference.faces import MIN_FACE_FRACTION, crop_faces, read_image, to_grey
 from fer_keras.inference.images import DEFAULT_MAX_PIXELS, describe_error
+from fer_keras.inference.photo_search import PhotoSearch
 from fer_keras.inference.registration import ALIGNMENTS, Registration, warp_faces
 from fer_keras.inference.results import ImageResult, check_boxes, face_entry
 
@@ -75,14 +73,21 @@ class EmotionRecognizer:
             tenth of a photo, as in crowds). A detector's pyramid costs most at its smallest
             faces: on a 560x760 portrait the default searches faces from 56 pixels, on a copy
             downscaled so that they are 30 (see ``fer_keras.inference.faces``).
+        first_face: when the smallest face searched (a ``min_face_fraction`` of the photo) is
+            below this, an image is first searched for faces from this size (on a smaller
+            copy: on a 256-pixel photo about half the processor time of the full search), and
+            down to the smallest face only when none is found; ``None`` (or
+            ``min_face_fraction=0``, every face of a crowd): one search down to the smallest
+            face, so that a photo with a large face still shows a small one beside it. The
+            default is the model's input, 48: a smaller face is enlarged to be classified.
         max_side: larger images are searched downscaled to this longer side.
         max_pixels: the largest image file read (width x height, from its header: a larger one is
             refused before decoding, see ``fer_keras.inference.images``); ``None``: no limit.
         batch_size: faces per model call.
-        workers: threads that read images at once in :meth:`iter_detect` (OpenCV releases the
-            GIL; they search them too with a detector that does not spread each search over
-            threads of its own); ``None``: one per CPU core; 1: none, every image read,
-            searched and classified in turn.
+        workers: threads that read and search images at once in :meth:`iter_detect` (OpenCV
+            and YuNet let go of Python's lock; a detector that holds it searches on one more
+            thread); ``None``: one per CPU core; 1: none, every image read, searched and
+            classified in turn.
         tta: test-time views averaged per face, one of ``fer_keras.evaluation.tta.TTA_MODES``;
             ``None``: the run's own (``config.json``'s ``"tta"``; the packaged ``cpu_fast`` model
             uses ``"flip"``), else ``"none"``. A network trained on crops always gets crops of
@@ -102,7 +107,8 @@ class EmotionRecognizer:
 
     def __init__(self, model=None, *, detector=None, margin: float | None = None,
                  align: str = "box", min_face: int = 30,
-                 min_face_fraction: float = MIN_FACE_FRACTION, max_side: int = 1280,
+                 min_face_fraction: float = MIN_FACE_FRACTION,
+                 first_face: int | None = IMAGE_SIZE, max_side: int = 1280,
                  batch_size: int = 64, tta: str | None = None, workers: int | None = None,
                  max_pixels: int | None = DEFAULT_MAX_PIXELS, **detector_options):
         run = (Run(Path.cwd(), {}, model) if isinstance(model, keras.Model)
@@ -120,13 +126,13 @@ class EmotionRecognizer:
         if align == "landmarks" and detector == "yunet":
             detector_options.setdefault("refine_face", 128)
         self.detector = make_detector(detector, min_size=min_face, min_fraction=min_face_fraction,
-                                      max_side=max_side, **detector_options)
+                                      max_side=max_side, first_face=first_face,
+                                      **detector_options)
         self.margin, self.align = margin, align
         self.batch_size, self.max_pixels = batch_size, max_pixels
         self.registration = Registration.load() if margin is None else None
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-        self.workers = max(1, workers or cores or os.cpu_count() or 1)
-        self._pool = self._searcher = None
+        self.workers = max(1, workers or default_workers())
+        self._search = None
 
     def scores(self, faces: np.ndarray) -> np.ndarray:
         """Head outputs ``(n, k)`` for uint8 grey face crops ``(n, 48, 48)``."""
@@ -188,8 +194,11 @@ class EmotionRecognizer:
             >>> recognizer.detect(photo, boxes=[[177, 66, 95, 95]])[0]["emotion"]
             'happy'
         """
-        return self.detect_many([image], channel_order,
-                                boxes=None if boxes is None else [boxes])[0]
+        # on this thread: one photo's search on every core (YuNet's OpenMP team) beats one
+        # core's while the pool's threads wait for photos that do not come
+        found = self._iter([image], channel_order, errors="raise", serial=True,
+                           boxes=None if boxes is None else [boxes])
+        return next(found).faces
 
     def detect_many(self, images: Iterable, channel_order: str = "bgr", *,
                     boxes: Iterable | None = None) -> list[list[dict]]:
@@ -215,6 +224,11 @@ class EmotionRecognizer:
                 ``"raise"``: its exception propagates.
             boxes: the caller's face boxes, one ``(n, 4)`` array per image (see :meth:`detect`).
         """
+        return self._iter(images, channel_order, chunk_size, keep_images, errors, boxes)
+
+    def _iter(self, images, channel_order, chunk_size=16, keep_images=False, errors="report",
+              boxes=None, serial=False):
+        """:meth:`iter_detect`; ``serial``: every image read and searched on this thread."""
         def read(item):
             _, (image, box) = item
             order = channel_order
@@ -222,77 +236,31 @@ class EmotionRecognizer:
                 image, order = read_image(image, max_pixels=self.max_pixels), "bgr"
             return image if keep_images else None, self._grey(image, order), box
 
-        def find(loaded):
+        def find(loaded):  # the faces found, cut on the searching thread
             kept, grey, box = loaded
-            return (kept, *self._find(grey, box))
+            grey, found_boxes, det_scores, landmarks = self._find(grey, box)
+            return kept, found_boxes, det_scores, self.crop(grey, found_boxes, landmarks)
 
         pairs = (zip(images, boxes, strict=True) if boxes is not None
                  else ((image, None) for image in images))
         pending, crops = [], []
-        for (index, (image, _)), (found, error) in self._search(read, find, enumerate(pairs)):
+        if self._search is None or self._search.detector is not self.detector:
+            self._search = PhotoSearch(self.detector, self.workers)  # its pools for this one
+        searched = self._search(read, find, enumerate(pairs), serial)
+        for (index, (image, _)), (found, error) in searched:
             source = str(image) if isinstance(image, (str, os.PathLike)) else index
             if error is not None:
                 if errors == "raise":
                     raise error
                 pending.append((ImageResult(source, [], describe_error(error)), None, None))
                 continue
-            kept, grey, found_boxes, det_scores, landmarks = found
-            crops.append(self.crop(grey, found_boxes, landmarks))
+            kept, found_boxes, det_scores, faces = found
+            crops.append(faces)
             pending.append((ImageResult(source, [], None, kept), found_boxes, det_scores))
             if len(pending) >= chunk_size:
                 yield from self._finish(pending, crops)
                 pending, crops = [], []
         yield from self._finish(pending, crops)
-
-    def _search(self, read, find, items):
-        """``(item, (find(read(item)), None))`` or ``(item, (None, read error))`` in order,
-        computed ahead of the classifier on threads when ``workers`` > 1.
-
-        Images are read on a thread per core. A detector that runs its own threads inside each
-        call (``parallel_inside``: YuNet's OpenMP team, while it holds Python's lock) searches
-        them on one more thread, so that one team does all the searching (two callers' teams
-        wait for each other's cores); another thread-safe detector searches on the reading
-        threads; any other detector searches on that one thread too.
-        """
-        def load(item):
-            try:
-                return read(item), None
-            except (OSError, ImageError, cv2.error) as e:
-                return None, e
-
-        def search(item, loaded):
-            loaded, error = loaded
-            if error is not None:
-                return item, (None, error)
-            try:
-                return item, (find(loaded), None)
-            except (OSError, ImageError, cv2.error) as e:
-                return item, (None, e)
-
-        if self.workers < 2:
-            yield from (search(item, load(item)) for item in items)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="fer_keras-detect")
-            self._searcher = ThreadPoolExecutor(1, thread_name_prefix="fer_keras-detect-search")
-        shared = (getattr(self.detector, "thread_safe", False)
-                  and not getattr(self.detector, "parallel_inside", False))
-        pending = deque()
-        try:
-            for item in items:
-                if shared:
-                    pending.append(self._pool.submit(lambda i: search(i, load(i)), item))
-                else:  # the search waits for its photo, read on the pool
-                    pending.append(self._searcher.submit(
-                        lambda i, read_ahead: search(i, read_ahead.result()), item,
-                        self._pool.submit(load, item)))
-                if len(pending) > 2 * self.workers:  # bounded: images wait decoded in memory
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
 
     def _finish(self, pending, crops):
         all_crops = (np.concatenate(crops) if crops

@@ -17,9 +17,9 @@ and each detector's median box gives where its boxes sit on those faces.
 - :meth:`Registration.from_landmarks` instead fits the similarity transform (rotation, scale and
   shift: ``cv2.estimateAffinePartial2D``) that puts the five landmarks on the template's
   (``EmotionRecognizer(align="landmarks")``). Measured on 3,589 PublicTest faces shown as photos
-  of three sizes (``benchmarks/bench_predict.py``), it is 1.3-2.0 points below the same faces at
-  48x48 where the box fit is 0.2 above to 1.2 below: the landmarks' noise moves and scales the
-  face more than FER2013's registration did.
+  of three sizes and tilted (``benchmarks/bench_registration.py``), it is 1.6-1.9 points below
+  the same faces at 48x48 where the box fit is 0.0-1.3 below: the landmarks' noise moves and
+  scales the face more than FER2013's registration did.
 
 Coordinates are those of pixel centres (``cv2.warpAffine``'s), boxes ``x, y, w, h`` in pixels.
 
