@@ -17,10 +17,11 @@ In production, the way uvicorn and FastAPI recommend it:
 
 - ``--workers N`` runs N uvicorn worker processes on the same socket; uvicorn's supervisor
   restarts one that dies. Each loads its own model and applies the same bounds (N times the
-  connections and the queue in all). TensorFlow already spreads one image over every core, so
-  workers pay on machines with cores to spare: measure with ``benchmarks/bench_serve.py``.
-  Each worker's YuNet searches with an OpenMP team of cores / N threads (``OMP_NUM_THREADS``,
-  unless it is set): N teams of every core would wait on each other's cores.
+  connections and the queue in all). Each worker's YuNet searches with an OpenMP team of
+  cores / N threads (``OMP_NUM_THREADS``, unless it is set): N teams of every core would wait on
+  each other's cores. On 2 cores, 8 clients: ``--workers 2`` answered 1.57 times the requests of
+  one worker (``python benchmarks/bench_serve.py --workers 1,2``), and 1.20 times what two
+  workers with teams of both cores answered; measure on your machine the same way.
 - Put it behind a reverse proxy (nginx, Caddy) for TLS, authentication and the clients of the
   internet, and keep it on 127.0.0.1: the server itself has no authentication. The proxy buffers
   slow uploads (nginx's ``proxy_request_buffering on``, its default); since every connection
