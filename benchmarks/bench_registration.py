@@ -121,8 +121,9 @@ def main(argv=None) -> int:
         rng = np.random.default_rng(3)
         photos = []
         for _, photo, (box,), _ in photo_sets.fer_collection(name, faces, labels):
-            photos.append(tilted(photo, box, float(rng.uniform(-tilt, tilt)), placement(box))
-                          if tilt else (photo, box, placement(box)))
+            place = placement(box)
+            photos.append(tilted(photo, box, float(rng.uniform(-tilt, tilt)), place) if tilt
+                          else (photo, box, place))
         key = f"{name}_tilt{tilt:.0f}" if tilt else name
         found, cuts, haar_found, haar_faces = cut_all(photos, registration, yunet, refined, haar)
         row = {"photos": len(photos), "found": len(found), "haar_found": len(haar_found)}

@@ -167,6 +167,17 @@ def load(port: int, bodies: list, clients: int, seconds: float, budget) -> dict:
             "median_s_by_photo": {k: float(np.median(v)) for k, v in by_photo.items()}}
 
 
+def worker_counts(text: str) -> list[int]:
+    """``--workers``: ``"1,2"`` -> ``[1, 2]``, each at least 1."""
+    try:
+        counts = [int(n) for n in text.split(",")]
+    except ValueError:
+        counts = []
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"counts of 1 or more, such as 1,2; received {text!r}")
+    return counts
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="cpu_fast", help="run directory, .keras file or "
@@ -180,19 +191,14 @@ def main(argv=None) -> int:
                         "in-process phase (10)")
     parser.add_argument("--max-requests", type=int, default=20000, help="requests in all, at "
                         "most (20000)")
-    parser.add_argument("--workers", default="1", help="server processes (serve --workers), "
-                        "a comma-separated list to compare several in one run (1)")
+    parser.add_argument("--workers", type=worker_counts, default=[1], metavar="N[,N...]",
+                        help="server processes (serve --workers), a comma-separated list to "
+                        "compare several in one run (1)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 64 or min(args.seconds, args.single_seconds) <= 0:
         parser.error("--clients must be in 1..64 and the phases last more than 0 s")
-    try:
-        counts = [int(n) for n in args.workers.split(",")]
-    except ValueError:
-        counts = [0]
-    if min(counts) < 1:
-        parser.error(f"--workers must be counts of 1 or more, such as 1,2. Received: "
-                     f"{args.workers!r}")
+    counts = args.workers
     photos = make_photos()
     local = in_process(EmotionRecognizer(args.model), photos, args.inprocess_seconds)
     bodies = [(name, *multipart(name, data), local["faces"][name]) for name, data in photos.items()]

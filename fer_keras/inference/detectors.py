@@ -81,9 +81,15 @@ class BundledYuNetDetector(FaceDetector):
         if not 0 <= score_threshold <= 1:
             raise ValueError(f"score_threshold must be in [0, 1]. Received: {score_threshold}")
         self.library = yuface_binding.load() if lock_free else None
-        self._detect_raw = detect if self.library is None else self.library.detect
-        self.holds_lock = self.library is None
+        # rows (n, 15) either way: the wheel's function adds an unused 16th column
+        self._detect_raw = (self.library.detect if self.library is not None
+                            else lambda bgr: np.asarray(detect(bgr)).reshape(-1, 16)[:, :15])
         self.score_threshold, self.refine_face = float(score_threshold), refine_face
+
+    @property
+    def holds_lock(self) -> bool:
+        """Whether the wheel's own function is called (no lock-free library here)."""
+        return self.library is None
 
     def thread_started(self) -> None:
         """This thread searches on its own core (the recognizer's pool has one per core)."""
@@ -120,10 +126,8 @@ class BundledYuNetDetector(FaceDetector):
 
     def _detect(self, image, min_size):
         bgr = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image
-        # rows of score (0-100), x, y, w, h, the landmarks' x, y (the wheel's function adds an
-        # unused column), int16
+        # rows of score (0-100), x, y, w, h, the landmarks' x, y, int16
         rows = np.asarray(self._detect_raw(np.ascontiguousarray(bgr)), np.float64)
-        rows = rows.reshape(-1, rows.shape[1] if rows.ndim == 2 else 16)[:, :15]
         rows = rows[(rows[:, 0] >= 100 * self.score_threshold)
                     & (np.minimum(rows[:, 3], rows[:, 4]) >= min_size)]
         return rows[:, 1:5], rows[:, 0] / 100, rows[:, 5:15].reshape(-1, 5, 2)
